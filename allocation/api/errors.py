@@ -1,0 +1,92 @@
+"""One place that turns every error into the SPEC's JSON bodies.
+
+Validation failures keep DRF's field-error body (``{"field": ["message"]}``);
+everything else becomes ``{"detail": "<sentence>", "code": "<machine code>"}``.
+Views never catch domain errors themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DatabaseError, connection
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from allocation.unit_of_work import ServiceUnavailable, Unavailable, classify
+from domain import exceptions as domain
+
+log = logging.getLogger(__name__)
+
+
+def error_body(detail: str, code: str, **extra) -> dict:
+    return {"detail": detail, "code": code, **extra}
+
+
+_CONFLICTS = {
+    domain.DuplicateBatch: "duplicate_batch",
+    domain.OutOfStock: "out_of_stock",
+    domain.LineConflict: "line_conflict",
+}
+
+
+def domain_error_response(exc: domain.DomainError) -> Response:
+    if isinstance(exc, domain.NotFound):
+        return Response(error_body(str(exc), "not_found"), status=404)
+    if isinstance(exc, domain.OutOfStock):
+        body = error_body(
+            str(exc), "out_of_stock", sku=exc.sku, requested=exc.requested, available=exc.available
+        )
+        return Response(body, status=409)
+    for kind, code in _CONFLICTS.items():
+        if isinstance(exc, kind):
+            return Response(error_body(str(exc), code), status=409)
+    if isinstance(exc, domain.InvalidSku):
+        return Response(error_body(str(exc), "invalid_sku"), status=400)
+    if isinstance(exc, domain.SkuChange):
+        return Response({"sku": [str(exc)]}, status=400)
+    if isinstance(exc, domain.InvalidQuantity):
+        return Response({exc.field: [str(exc)]}, status=400)
+    log.error("unmapped domain error: %r", exc)
+    return Response(error_body(str(exc), "invalid"), status=400)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, domain.DomainError):
+        return domain_error_response(exc)
+    if isinstance(exc, ServiceUnavailable):
+        return Response(error_body(str(exc), exc.code), status=503, headers={"Retry-After": "1"})
+    if isinstance(exc, DatabaseError) and classify(exc) == "connection":
+        # Raised outside a unit of work (authentication, a read): the
+        # database is gone. Drop the broken connection; say so fast.
+        connection.close()
+        return Response(
+            error_body(str(Unavailable()), "unavailable"), status=503, headers={"Retry-After": "1"}
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        return response
+    if isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else exc.default_code
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.default_detail)
+        response.data = error_body(str(detail), str(code))
+    return response
+
+
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    """Unknown routes under /api/: JSON, never Django's HTML page."""
+    detail = f"No API endpoint at {request.path}."
+    if not request.path.endswith("/"):
+        detail += f" Did you mean {request.path}/ ?"
+    return JsonResponse(error_body(detail, "not_found"), status=404)

@@ -1,0 +1,174 @@
+"""Input serializers check shape only; output serializers describe what we send.
+
+Output serializers read attributes that domain objects and ORM rows share
+(``reference``, ``sku``, ``status``, ``available_quantity``...), so a batch
+just written by a service and a batch read by a selector look the same.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from domain.model import IDENTIFIER_PATTERN, MAX_QUANTITY, BatchStatus, LineStatus
+
+_identifier_validator = RegexValidator(
+    rf"\A{IDENTIFIER_PATTERN}\Z",
+    "1-255 characters from letters, digits and . _ - : , starting with a letter or digit.",
+    code="invalid_identifier",
+)
+_DATE_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z")
+
+
+class IdentifierField(serializers.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 255)
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+        self.validators.append(_identifier_validator)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer, not a float, bool or numeric string in disguise."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | str):
+            self.fail("invalid")
+        if isinstance(data, str) and not re.fullmatch(r"-?\d{1,20}", data.strip()):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictDateField(serializers.DateField):
+    """``YYYY-MM-DD`` and nothing else (Python would also take ``20261121``)."""
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str) or not _DATE_RE.match(value):
+            self.fail("invalid", format="YYYY-MM-DD")
+        return super().to_internal_value(value)
+
+
+def quantity_field(minimum: int, **kwargs) -> StrictIntegerField:
+    return StrictIntegerField(min_value=minimum, max_value=MAX_QUANTITY, **kwargs)
+
+
+# -- batches --------------------------------------------------------------------
+
+
+class BatchInputSerializer(serializers.Serializer):
+    reference = IdentifierField()
+    sku = IdentifierField()
+    purchased_quantity = quantity_field(0)
+    eta = StrictDateField(required=False, allow_null=True, default=None)
+
+
+class BatchPatchSerializer(serializers.Serializer):
+    """``reference`` and ``sku`` may be sent only with their current values."""
+
+    reference = IdentifierField(required=False)
+    sku = IdentifierField(required=False)
+    purchased_quantity = quantity_field(0, required=False)
+    eta = StrictDateField(required=False, allow_null=True)
+
+    def validate_reference(self, value: str) -> str:
+        if value != self.context["reference"]:
+            raise serializers.ValidationError("The reference of a batch cannot be changed.")
+        return value
+
+
+class BatchSerializer(serializers.Serializer):
+    reference = serializers.CharField()
+    sku = serializers.CharField()
+    purchased_quantity = serializers.IntegerField()
+    eta = serializers.DateField(allow_null=True)
+    status = serializers.ChoiceField(choices=[s.value for s in BatchStatus])
+    allocated_quantity = serializers.IntegerField()
+    available_quantity = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class BatchPartSerializer(serializers.Serializer):
+    """A part held on a batch, as seen from the batch."""
+
+    order_id = serializers.CharField(source="line.order_id")
+    sku = serializers.CharField(source="line.product_id")
+    qty = serializers.IntegerField()
+
+
+class BatchDetailSerializer(BatchSerializer):
+    allocations = BatchPartSerializer(many=True, source="held_parts")
+
+
+# -- lines ------------------------------------------------------------------------
+
+
+class LineInputSerializer(serializers.Serializer):
+    order_id = IdentifierField()
+    sku = IdentifierField()
+    qty = quantity_field(1)
+
+
+class LinePartSerializer(serializers.Serializer):
+    reference = serializers.CharField()
+    qty = serializers.IntegerField()
+
+
+class LineSerializer(serializers.Serializer):
+    order_id = serializers.CharField()
+    sku = serializers.CharField()
+    qty = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=[s.value for s in LineStatus])
+    batches = serializers.SerializerMethodField()
+    requested_at = serializers.DateTimeField()
+
+    @extend_schema_field(LinePartSerializer(many=True))
+    def get_batches(self, line) -> list[dict]:
+        parts = line.parts
+        if hasattr(parts, "all"):
+            # An ORM row: parts were prefetched in preference order.
+            return [{"reference": p.batch.reference, "qty": p.qty} for p in parts.all()]
+        return [{"reference": p.batch_reference, "qty": p.qty} for p in parts]
+
+
+class BatchChangeSerializer(BatchSerializer):
+    reallocated = LineSerializer(many=True)
+    backordered = LineSerializer(many=True)
+
+
+class StockChangeSerializer(serializers.Serializer):
+    reallocated = LineSerializer(many=True)
+    backordered = LineSerializer(many=True)
+
+
+# -- products ---------------------------------------------------------------------
+
+
+class ProductSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    purchased_quantity = serializers.IntegerField()
+    allocated_quantity = serializers.IntegerField()
+    available_quantity = serializers.IntegerField()
+    backordered_quantity = serializers.IntegerField()
+    batches = BatchSerializer(many=True)
+
+
+# -- errors (for the schema) ----------------------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+
+
+class OutOfStockSerializer(ErrorSerializer):
+    sku = serializers.CharField()
+    requested = serializers.IntegerField()
+    available = serializers.IntegerField()

@@ -1,0 +1,149 @@
+"""ORM models: the persistence adapter for the domain.
+
+These rows store what ``domain.model`` decides; the conversion both ways lives
+in ``allocation.repository`` only. Import as ``from allocation import models as orm``.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+from domain.model import BatchStatus, LineStatus
+
+
+class Product(models.Model):
+    """One row per SKU: the row a unit of work locks to serialise a SKU's changes."""
+
+    sku = models.CharField(max_length=255, primary_key=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sku"]
+
+    def __str__(self) -> str:
+        return self.sku
+
+
+class BatchQuerySet(models.QuerySet):
+    def in_preference_order(self) -> BatchQuerySet:
+        """Rule 1, the same order on SQLite and PostgreSQL (NULL eta = in stock, first)."""
+        return self.order_by(
+            "product_id", F("eta").asc(nulls_first=True), "created_at", "reference"
+        )
+
+    def with_stock(self) -> BatchQuerySet:
+        return self.filter(allocated_quantity__lt=F("purchased_quantity"))
+
+
+class Batch(models.Model):
+    reference = models.CharField(max_length=255, unique=True)
+    # No index of its own: batch_preference_idx starts with the SKU.
+    product = models.ForeignKey(
+        Product, on_delete=models.PROTECT, db_column="sku", related_name="batches", db_index=False
+    )
+    purchased_quantity = models.IntegerField()
+    # Stored total of the parts on this batch, kept in step in the same
+    # transaction as the parts themselves; the CHECK below is rule 5's
+    # second line of defence.
+    allocated_quantity = models.IntegerField(default=0)
+    eta = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    objects = BatchQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "batches"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(purchased_quantity__gte=0), name="batch_purchased_quantity_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(allocated_quantity__gte=0)
+                & Q(allocated_quantity__lte=F("purchased_quantity")),
+                name="batch_allocated_within_purchased",
+            ),
+        ]
+        indexes = [
+            # Preference order within a SKU (lists, pick lists).
+            models.Index(
+                fields=["product", "eta", "created_at", "reference"], name="batch_preference_idx"
+            ),
+            # The hot path: a SKU's batches that still have stock. Partial, so
+            # it stays small however many used-up batches history leaves behind.
+            models.Index(
+                fields=["product"],
+                condition=Q(allocated_quantity__lt=F("purchased_quantity")),
+                name="batch_with_stock_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def sku(self) -> str:
+        return self.product_id
+
+    @property
+    def available_quantity(self) -> int:
+        return self.purchased_quantity - self.allocated_quantity
+
+    @property
+    def status(self) -> str:
+        return BatchStatus.IN_STOCK if self.eta is None else BatchStatus.INBOUND
+
+
+class OrderLine(models.Model):
+    STATUS_CHOICES = [(s.value, s.value.replace("_", " ")) for s in LineStatus]
+
+    order_id = models.CharField(max_length=255)
+    product = models.ForeignKey(
+        Product, on_delete=models.PROTECT, db_column="sku", related_name="lines"
+    )
+    qty = models.IntegerField()
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES)
+    requested_at = models.DateTimeField()
+    allocated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "order line"
+        constraints = [
+            models.UniqueConstraint(fields=["order_id", "product"], name="orderline_unique_order_sku"),
+            models.CheckConstraint(condition=Q(qty__gt=0), name="orderline_qty_gt_0"),
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in LineStatus]), name="orderline_status_valid"
+            ),
+        ]
+        indexes = [
+            # Backorders of a SKU in request order (rule 9); partial, so small.
+            models.Index(
+                "product", "requested_at", name="orderline_backorder_idx",
+                condition=Q(status=LineStatus.BACKORDERED.value),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} / {self.product_id} x{self.qty}"
+
+    @property
+    def sku(self) -> str:
+        return self.product_id
+
+
+class Allocation(models.Model):
+    """A part of a line held on one batch (the parts of a line add up to its qty)."""
+
+    line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="parts")
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="parts")
+    qty = models.IntegerField()
+
+    class Meta:
+        verbose_name = "allocation part"
+        constraints = [
+            models.UniqueConstraint(fields=["line", "batch"], name="allocation_unique_line_batch"),
+            models.CheckConstraint(condition=Q(qty__gt=0), name="allocation_qty_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.line_id} on {self.batch_id} x{self.qty}"

@@ -1,0 +1,89 @@
+"""Domain errors: plain exceptions that carry data and know nothing of HTTP."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class of every rule the domain refuses to break."""
+
+
+class NotFound(DomainError):
+    """Something named by the caller does not exist."""
+
+
+class BatchNotFound(NotFound):
+    def __init__(self, reference: str) -> None:
+        self.reference = reference
+        super().__init__(f"No batch with reference {reference!r}.")
+
+
+class LineNotFound(NotFound):
+    def __init__(self, order_id: str, sku: str) -> None:
+        self.order_id = order_id
+        self.sku = sku
+        super().__init__(f"No order line {order_id!r} for SKU {sku!r}.")
+
+
+class ProductNotFound(NotFound):
+    def __init__(self, sku: str) -> None:
+        self.sku = sku
+        super().__init__(f"No product with SKU {sku!r}.")
+
+
+class DuplicateBatch(DomainError):
+    def __init__(self, reference: str) -> None:
+        self.reference = reference
+        super().__init__(f"A batch with reference {reference!r} already exists.")
+
+
+class SkuChange(DomainError):
+    """A batch's SKU is fixed once the batch exists."""
+
+    def __init__(self, reference: str, sku: str, requested_sku: str) -> None:
+        self.reference = reference
+        self.sku = sku
+        self.requested_sku = requested_sku
+        super().__init__(
+            f"Batch {reference!r} holds SKU {sku!r}; its SKU cannot change to {requested_sku!r}."
+        )
+
+
+class InvalidSku(DomainError):
+    """Rule: a SKU with no batches at all cannot be allocated."""
+
+    def __init__(self, sku: str) -> None:
+        self.sku = sku
+        super().__init__(f"SKU {sku!r} has no batches.")
+
+
+class OutOfStock(DomainError):
+    """Rule 4: no batch, nor all of them together, can cover the line."""
+
+    def __init__(self, sku: str, requested: int, available: int) -> None:
+        self.sku = sku
+        self.requested = requested
+        self.available = available
+        super().__init__(
+            f"Out of stock for SKU {sku!r}: {requested} requested, {available} available."
+        )
+
+
+class LineConflict(DomainError):
+    """Rule 6: the line exists already with another quantity."""
+
+    def __init__(self, order_id: str, sku: str, qty: int, requested: int) -> None:
+        self.order_id = order_id
+        self.sku = sku
+        self.qty = qty
+        self.requested = requested
+        super().__init__(
+            f"Order line {order_id!r} for SKU {sku!r} is already recorded with qty {qty}, "
+            f"not {requested}; deallocate it first to change it."
+        )
+
+
+class InvalidQuantity(DomainError):
+    def __init__(self, field: str, value: int, minimum: int, maximum: int) -> None:
+        self.field = field
+        self.value = value
+        super().__init__(f"{field} must be between {minimum} and {maximum}, not {value}.")

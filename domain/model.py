@@ -1,0 +1,418 @@
+"""The allocation domain: batches, order lines and the Product aggregate.
+
+Pure Python on purpose: nothing here imports Django, DRF or the app, so the
+rules can be read, tested and reasoned about on their own.
+
+A ``Product`` is the consistency boundary for one SKU. The persistence adapter
+may hand it a *partial* view of the SKU: every batch that has stock available,
+plus whatever batches and lines the use case touches (the batch being changed,
+the lines on it, the backorders waiting). Used-up batches and the lines on
+them carry no decision, so they need not be loaded; that is what keeps an
+allocation as cheap after years of history as on day one. Batch totals
+(``allocated_quantity``) are therefore stored numbers kept in step part by
+part, never sums over whatever happens to be loaded.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from domain.exceptions import (
+    BatchNotFound,
+    DuplicateBatch,
+    InvalidQuantity,
+    InvalidSku,
+    LineConflict,
+    LineNotFound,
+    OutOfStock,
+)
+
+MAX_QUANTITY = 2_147_483_647
+IDENTIFIER_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,254}"
+_IDENTIFIER_RE = re.compile(rf"\A{IDENTIFIER_PATTERN}\Z")
+
+
+def is_identifier(value: object) -> bool:
+    """References, SKUs and order ids: 1-255 of ``[A-Za-z0-9._:-]``, starting alphanumeric."""
+    return isinstance(value, str) and _IDENTIFIER_RE.match(value) is not None
+
+
+class _Unset(enum.Enum):
+    UNSET = "UNSET"
+
+
+#: Marks "leave this field as it is" where ``None`` is a meaningful value (``eta``).
+UNSET = _Unset.UNSET
+
+
+class LineStatus(enum.StrEnum):
+    ALLOCATED = "allocated"
+    BACKORDERED = "backordered"
+
+
+class BatchStatus(enum.StrEnum):
+    IN_STOCK = "in_stock"
+    INBOUND = "inbound"
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    """What a customer asked for: identity is (order_id, sku)."""
+
+    order_id: str
+    sku: str
+    qty: int
+
+
+@dataclass(frozen=True)
+class Part:
+    """A share of a line held on one batch."""
+
+    batch_reference: str
+    qty: int
+
+
+class Batch:
+    """Stock of one SKU; ``eta`` None means it is in the warehouse already."""
+
+    def __init__(
+        self,
+        reference: str,
+        sku: str,
+        purchased_quantity: int,
+        eta: date | None = None,
+        *,
+        created_at: datetime,
+        allocated_quantity: int = 0,
+    ) -> None:
+        self.reference = reference
+        self.sku = sku
+        self.purchased_quantity = purchased_quantity
+        self.eta = eta
+        self.created_at = created_at
+        self.allocated_quantity = allocated_quantity
+
+    def __repr__(self) -> str:
+        return (
+            f"<Batch {self.reference} {self.sku} {self.allocated_quantity}/"
+            f"{self.purchased_quantity} eta={self.eta}>"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Batch) and other.reference == self.reference
+
+    def __hash__(self) -> int:
+        return hash(self.reference)
+
+    @property
+    def available_quantity(self) -> int:
+        return self.purchased_quantity - self.allocated_quantity
+
+    @property
+    def status(self) -> BatchStatus:
+        return BatchStatus.IN_STOCK if self.eta is None else BatchStatus.INBOUND
+
+    @property
+    def preference_key(self) -> tuple:
+        """Rule 1: in stock first (oldest first), then inbound by earliest eta."""
+        return (
+            self.eta is not None,
+            self.eta or date.min,
+            self.created_at,
+            self.reference,
+        )
+
+
+@dataclass(eq=False)
+class Allocation:
+    """A recorded order line and where it ships from.
+
+    ``parts`` is empty for a backordered line. ``requested_at`` orders
+    requests (oldest first, rules 8-9); ``allocated_at`` orders placements
+    (most recent first when stock is reduced, rule 8).
+    """
+
+    line: OrderLine
+    requested_at: datetime
+    parts: list[Part] = field(default_factory=list)
+    allocated_at: datetime | None = None
+
+    @property
+    def order_id(self) -> str:
+        return self.line.order_id
+
+    @property
+    def sku(self) -> str:
+        return self.line.sku
+
+    @property
+    def qty(self) -> int:
+        return self.line.qty
+
+    @property
+    def status(self) -> LineStatus:
+        return LineStatus.ALLOCATED if self.parts else LineStatus.BACKORDERED
+
+    @property
+    def request_key(self) -> tuple:
+        return (self.requested_at, self.order_id)
+
+    @property
+    def recency_key(self) -> tuple:
+        return (self.allocated_at or self.requested_at, self.requested_at, self.order_id)
+
+    def holds_on(self, reference: str) -> bool:
+        return any(part.batch_reference == reference for part in self.parts)
+
+    def __repr__(self) -> str:
+        return f"<Allocation {self.order_id} {self.sku} x{self.qty} {self.status} {self.parts}>"
+
+
+@dataclass
+class StockChange:
+    """What a change of stock did to the SKU's lines.
+
+    ``reallocated`` and ``backordered`` are the lines taken off a reduced or
+    deleted batch (rule 8), split by whether they found a place again;
+    ``served`` are backorders that the change allowed to be allocated (rule 9).
+    """
+
+    reallocated: list[Allocation] = field(default_factory=list)
+    backordered: list[Allocation] = field(default_factory=list)
+    served: list[Allocation] = field(default_factory=list)
+
+
+class Product:
+    """The aggregate for one SKU: every change to the SKU's stock goes through it.
+
+    ``has_batches`` tells whether the SKU has any batch at all, loaded or not
+    (the adapter knows; a used-up batch is not loaded but still counts).
+    """
+
+    def __init__(
+        self,
+        sku: str,
+        batches: Iterable[Batch] = (),
+        allocations: Iterable[Allocation] = (),
+        *,
+        has_batches: bool | None = None,
+    ) -> None:
+        self.sku = sku
+        self._batches: dict[str, Batch] = {b.reference: b for b in batches}
+        self._allocations: dict[str, Allocation] = {a.order_id: a for a in allocations}
+        self._has_batches = bool(self._batches) if has_batches is None else has_batches
+
+    def include(
+        self, *, batches: Iterable[Batch] = (), allocations: Iterable[Allocation] = ()
+    ) -> None:
+        """Make more of the SKU's stored state known (adapters load lazily)."""
+        for batch in batches:
+            self._batches.setdefault(batch.reference, batch)
+        for allocation in allocations:
+            self._allocations.setdefault(allocation.order_id, allocation)
+
+    # -- reading -----------------------------------------------------------
+
+    @property
+    def batches(self) -> list[Batch]:
+        """The loaded batches in preference order (rule 1)."""
+        return sorted(self._batches.values(), key=lambda b: b.preference_key)
+
+    @property
+    def allocations(self) -> list[Allocation]:
+        return sorted(self._allocations.values(), key=lambda a: a.request_key)
+
+    @property
+    def has_batches(self) -> bool:
+        return self._has_batches or bool(self._batches)
+
+    def batch(self, reference: str) -> Batch:
+        try:
+            return self._batches[reference]
+        except KeyError:
+            raise BatchNotFound(reference) from None
+
+    def allocation(self, order_id: str) -> Allocation:
+        try:
+            return self._allocations[order_id]
+        except KeyError:
+            raise LineNotFound(order_id, self.sku) from None
+
+    def get_allocation(self, order_id: str) -> Allocation | None:
+        return self._allocations.get(order_id)
+
+    @property
+    def available_quantity(self) -> int:
+        """Available stock of the SKU: every batch with any is loaded."""
+        return sum(max(b.available_quantity, 0) for b in self._batches.values())
+
+    # -- use cases ---------------------------------------------------------
+
+    def allocate(self, line: OrderLine, *, now: datetime) -> tuple[Allocation, bool]:
+        """Rules 2-4 and 6. Returns the allocation and whether it is new."""
+        if line.sku != self.sku:
+            raise ValueError(f"line for {line.sku!r} offered to product {self.sku!r}")
+        _check_quantity("qty", line.qty, minimum=1)
+        existing = self._allocations.get(line.order_id)
+        if existing is not None:
+            if existing.qty != line.qty:
+                raise LineConflict(line.order_id, line.sku, existing.qty, line.qty)
+            return existing, False
+        if not self.has_batches:
+            raise InvalidSku(line.sku)
+        parts = self._choose_parts(line.qty)
+        if parts is None:
+            raise OutOfStock(line.sku, line.qty, self.available_quantity)
+        allocation = Allocation(line=line, requested_at=now)
+        self._allocations[line.order_id] = allocation
+        self._hold(allocation, parts, now)
+        return allocation, True
+
+    def deallocate(self, order_id: str, *, now: datetime) -> StockChange:
+        """Rule 7: remove the line and its parts, then serve backorders."""
+        allocation = self.allocation(order_id)
+        self._release(allocation)
+        del self._allocations[order_id]
+        return StockChange(served=self._serve_backorders(now))
+
+    def add_batch(self, batch: Batch, *, now: datetime) -> StockChange:
+        """A new batch of this SKU; its stock goes to backorders first (rule 9)."""
+        if batch.sku != self.sku:
+            raise ValueError(f"batch for {batch.sku!r} offered to product {self.sku!r}")
+        if batch.reference in self._batches:
+            raise DuplicateBatch(batch.reference)
+        _check_quantity("purchased_quantity", batch.purchased_quantity, minimum=0)
+        self._batches[batch.reference] = batch
+        self._has_batches = True
+        return StockChange(served=self._serve_backorders(now))
+
+    def change_batch(
+        self,
+        reference: str,
+        *,
+        purchased_quantity: int | None = None,
+        eta: date | None | _Unset = UNSET,
+        now: datetime,
+    ) -> StockChange:
+        """Rules 8-10: new quantity and/or eta for a batch."""
+        batch = self.batch(reference)
+        taken: list[Allocation] = []
+        if purchased_quantity is not None:
+            _check_quantity("purchased_quantity", purchased_quantity, minimum=0)
+            taken = self._take_off(batch, fit_to=purchased_quantity)
+            batch.purchased_quantity = purchased_quantity
+        if eta is not UNSET:
+            batch.eta = eta
+        return self._replace(taken, now)
+
+    def delete_batch(self, reference: str, *, now: datetime) -> StockChange:
+        """Rule 8 with nothing left: every line on the batch is placed again."""
+        batch = self.batch(reference)
+        taken = self._take_off(batch, fit_to=0)
+        del self._batches[reference]
+        return self._replace(taken, now)
+
+    # -- mechanics ---------------------------------------------------------
+
+    def _choose_parts(self, qty: int) -> list[Part] | None:
+        """Rules 1-3: whole on the first batch that covers it, else split in order."""
+        candidates = [b for b in self.batches if b.available_quantity > 0]
+        for batch in candidates:
+            if batch.available_quantity >= qty:
+                return [Part(batch.reference, qty)]
+        if sum(b.available_quantity for b in candidates) < qty:
+            return None
+        parts: list[Part] = []
+        remaining = qty
+        for batch in candidates:
+            take = min(batch.available_quantity, remaining)
+            parts.append(Part(batch.reference, take))
+            remaining -= take
+            if remaining == 0:
+                break
+        return parts
+
+    def _hold(self, allocation: Allocation, parts: list[Part], now: datetime) -> None:
+        for part in parts:
+            batch = self._batches[part.batch_reference]
+            batch.allocated_quantity += part.qty
+            # Rule 5 in the model itself; the database CHECK is the second line.
+            if batch.allocated_quantity > batch.purchased_quantity:
+                raise RuntimeError(f"{batch!r} would be over-allocated")
+        allocation.parts = parts
+        allocation.allocated_at = now
+
+    def _release(self, allocation: Allocation) -> None:
+        for part in allocation.parts:
+            batch = self._batches.get(part.batch_reference)
+            if batch is None:
+                raise RuntimeError(
+                    f"batch {part.batch_reference!r} of line {allocation.order_id!r} was not loaded"
+                )
+            batch.allocated_quantity -= part.qty
+        allocation.parts = []
+
+    def _take_off(self, batch: Batch, *, fit_to: int) -> list[Allocation]:
+        """Rule 8: lines off ``batch``, most recently allocated first, until it fits."""
+        on_batch = sorted(
+            (a for a in self._allocations.values() if a.holds_on(batch.reference)),
+            key=lambda a: a.recency_key,
+            reverse=True,
+        )
+        taken = []
+        for allocation in on_batch:
+            if batch.allocated_quantity <= fit_to:
+                break
+            self._release(allocation)
+            taken.append(allocation)
+        if batch.allocated_quantity > fit_to:
+            raise RuntimeError(f"lines on batch {batch.reference!r} were not all loaded")
+        return taken
+
+    def _replace(self, taken: list[Allocation], now: datetime) -> StockChange:
+        """Rule 8: lines taken off go back, oldest request first, or wait as backorders."""
+        change = StockChange()
+        for allocation in sorted(taken, key=lambda a: a.request_key):
+            parts = self._choose_parts(allocation.qty)
+            if parts is None:
+                allocation.allocated_at = None
+                change.backordered.append(allocation)
+            else:
+                self._hold(allocation, parts, now)
+                change.reallocated.append(allocation)
+        # Taking lines off can free stock on other batches too (a split line
+        # leaves them all): waiting lines get their chance (rule 9).
+        just_backordered = {a.order_id for a in change.backordered}
+        change.served = self._serve_backorders(now, skip=just_backordered)
+        return change
+
+    def _serve_backorders(self, now: datetime, skip: set[str] = frozenset()) -> list[Allocation]:
+        """Rule 9: backorders in request order, each one that fits."""
+        served = []
+        waiting = sorted(
+            (
+                a
+                for a in self._allocations.values()
+                if a.status is LineStatus.BACKORDERED and a.order_id not in skip
+            ),
+            key=lambda a: a.request_key,
+        )
+        for allocation in waiting:
+            if self.available_quantity < allocation.qty:
+                continue
+            parts = self._choose_parts(allocation.qty)
+            if parts is not None:
+                self._hold(allocation, parts, now)
+                served.append(allocation)
+        return served
+
+
+def _check_quantity(name: str, value: int, *, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int")
+    if value < minimum or value > MAX_QUANTITY:
+        raise InvalidQuantity(name, value, minimum, MAX_QUANTITY)

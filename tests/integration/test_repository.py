@@ -1,0 +1,110 @@
+"""The repository against a real database: round trips and what it loads."""
+
+from datetime import date
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from allocation import models as orm
+from allocation import services
+from allocation.repository import DjangoProductRepository
+from domain.model import LineStatus, OrderLine, Part
+from tests.factories import tick
+
+pytestmark = pytest.mark.django_db
+
+
+def load(sku, **kwargs):
+    repo = DjangoProductRepository()
+    return repo, repo.get(sku, **kwargs)
+
+
+def test_round_trip_of_batches_lines_and_parts():
+    services.add_batch(reference="b-stock", sku="LAMP", purchased_quantity=5)
+    services.add_batch(reference="b-ship", sku="LAMP", purchased_quantity=10, eta=date(2027, 3, 1))
+    services.allocate(order_id="o1", sku="LAMP", qty=12)
+
+    with transaction.atomic():
+        _, product = load("LAMP", order_id="o1")
+    allocation = product.allocation("o1")
+    assert allocation.line == OrderLine("o1", "LAMP", 12)
+    assert allocation.status is LineStatus.ALLOCATED
+    assert allocation.parts == [Part("b-stock", 5), Part("b-ship", 7)]
+    # The line's own batches come along (deallocating it would free them).
+    assert [(b.reference, b.allocated_quantity, b.available_quantity) for b in product.batches] == [
+        ("b-stock", 5, 0),
+        ("b-ship", 7, 3),
+    ]
+    with transaction.atomic():
+        _, product = load("LAMP", order_id="another")
+    # b-stock is used up: for a new line it carries no decision, so it stays unloaded.
+    assert [b.reference for b in product.batches] == ["b-ship"]
+    assert product.has_batches is True
+
+
+def test_unknown_sku_is_none():
+    with transaction.atomic():
+        _, product = load("NOPE")
+    assert product is None
+
+
+def test_used_up_batches_and_their_lines_are_not_loaded():
+    services.add_batch(reference="old", sku="CUP", purchased_quantity=3)
+    for n in range(3):
+        services.allocate(order_id=f"past-{n}", sku="CUP", qty=1)
+    services.add_batch(reference="new", sku="CUP", purchased_quantity=4)
+
+    with transaction.atomic():
+        _, product = load("CUP", order_id="today")
+    assert [b.reference for b in product.batches] == ["new"]
+    assert product.allocations == []
+
+
+def test_flush_writes_only_the_difference_and_twice_is_harmless():
+    services.add_batch(reference="b1", sku="MUG", purchased_quantity=10)
+    with transaction.atomic():
+        repo, product = load("MUG", order_id="o1")
+        product.allocate(OrderLine("o1", "MUG", 4), now=tick(1))
+        repo.flush()
+        with CaptureQueriesContext(connection) as second:
+            repo.flush()
+    assert len(second) == 0
+    row = orm.Batch.objects.get(reference="b1")
+    assert (row.allocated_quantity, row.purchased_quantity) == (4, 10)
+    line = orm.OrderLine.objects.get(order_id="o1")
+    assert (line.qty, line.status, line.requested_at, line.allocated_at) == (
+        4, "allocated", tick(1), tick(1)
+    )
+    assert list(orm.Allocation.objects.values_list("batch__reference", "qty")) == [("b1", 4)]
+
+
+def test_lines_on_a_reduced_batch_are_loaded_with_all_their_parts():
+    services.add_batch(reference="a", sku="DESK", purchased_quantity=3)
+    services.add_batch(reference="b", sku="DESK", purchased_quantity=3, eta=date(2027, 1, 1))
+    services.allocate(order_id="split", sku="DESK", qty=5)  # a:3 b:2
+
+    with transaction.atomic():
+        repo, product = load("DESK", batch_reference="b", backorders=True)
+        assert [b.reference for b in product.batches] == ["b"]
+        repo.load_lines_on_batch(product, "b")
+        assert [b.reference for b in product.batches] == ["a", "b"]
+        assert product.allocation("split").parts == [Part("a", 3), Part("b", 2)]
+
+
+def test_allocating_is_a_fixed_number_of_queries_whatever_the_history():
+    services.add_batch(reference="h-old", sku="HIST", purchased_quantity=40)
+    for n in range(40):
+        services.allocate(order_id=f"h-{n}", sku="HIST", qty=1)
+    services.add_batch(reference="h-new", sku="HIST", purchased_quantity=40)
+    services.add_batch(reference="f-new", sku="FRESH", purchased_quantity=40)
+
+    with CaptureQueriesContext(connection) as fresh:
+        services.allocate(order_id="x", sku="FRESH", qty=1)
+    with CaptureQueriesContext(connection) as busy:
+        services.allocate(order_id="x", sku="HIST", qty=1)
+    assert len(busy) == len(fresh)
+    # lock, line, batches with stock, insert line, insert part, update batch
+    # (plus savepoint bookkeeping that the test's own transaction adds).
+    writes = [q["sql"] for q in busy.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(writes) == 6, writes
