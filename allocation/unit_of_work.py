@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_ATTEMPTS = 5
+# A lost connection is tried once more on a fresh one; a database that stays
+# unreachable is answered quickly rather than after a long series of waits.
+MAX_CONNECTION_ATTEMPTS = 2
 BACKOFF_SECONDS = 0.02
 
 # PostgreSQL SQLSTATEs worth a retry: serialization_failure, deadlock_detected,
@@ -131,7 +134,8 @@ class DjangoUnitOfWork(AbstractUnitOfWork):
                 if kind == "connection":
                     # The connection is unusable: drop it; the next attempt opens a new one.
                     connection.close()
-                if attempt == MAX_ATTEMPTS:
+                limit = MAX_ATTEMPTS if kind == "conflict" else MAX_CONNECTION_ATTEMPTS
+                if attempt >= limit:
                     log.warning("giving up after %d attempts: %s", attempt, error)
                     if kind == "conflict":
                         raise Busy() from error

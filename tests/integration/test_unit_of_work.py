@@ -1,0 +1,157 @@
+"""The unit of work: commit, rollback, and bounded retries of transient errors."""
+
+import pytest
+from django.db import OperationalError, transaction
+
+from allocation import models as orm
+from allocation import services, unit_of_work
+from allocation.unit_of_work import Busy, DjangoUnitOfWork, Unavailable, classify
+from domain.exceptions import OutOfStock
+from domain.model import Batch, OrderLine
+from tests.factories import tick
+
+pytestmark = pytest.mark.django_db
+
+
+class FakePgError(Exception):
+    def __init__(self, pgcode):
+        super().__init__(f"pgcode {pgcode}")
+        self.pgcode = pgcode
+
+
+def db_error(pgcode=None, message="boom") -> OperationalError:
+    error = OperationalError(message)
+    if pgcode is not None:
+        error.__cause__ = FakePgError(pgcode)
+    return error
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch):
+    monkeypatch.setattr(unit_of_work, "BACKOFF_SECONDS", 0)
+
+
+def test_commit_writes_the_product():
+    uow = DjangoUnitOfWork()
+    with uow:
+        product = uow.products.get_or_create("SOFA", now=tick(0))
+        product.add_batch(Batch("s1", "SOFA", 5, created_at=tick(0)), now=tick(0))
+        uow.commit()
+    assert orm.Batch.objects.filter(reference="s1", purchased_quantity=5).exists()
+
+
+def test_leaving_without_commit_rolls_back():
+    services.add_batch(reference="s1", sku="SOFA", purchased_quantity=5)
+    uow = DjangoUnitOfWork()
+    with uow:
+        product = uow.products.get("SOFA", order_id="o1")
+        product.allocate(OrderLine("o1", "SOFA", 2), now=tick(1))
+    assert orm.OrderLine.objects.count() == 0
+    assert orm.Batch.objects.get(reference="s1").allocated_quantity == 0
+
+
+def test_an_error_rolls_back_everything_written_so_far():
+    services.add_batch(reference="s1", sku="SOFA", purchased_quantity=5)
+    uow = DjangoUnitOfWork()
+    with pytest.raises(OutOfStock), uow:
+        product = uow.products.get("SOFA", order_id="o1")
+        product.allocate(OrderLine("o1", "SOFA", 2), now=tick(1))
+        uow.products.flush()  # written inside the transaction...
+        product.allocate(OrderLine("o2", "SOFA", 9), now=tick(2))  # ...then a rule refuses
+    assert orm.OrderLine.objects.count() == 0
+    assert orm.Batch.objects.get(reference="s1").allocated_quantity == 0
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (db_error("40001"), "conflict"),
+        (db_error("40P01"), "conflict"),
+        (db_error("55P03"), "conflict"),
+        (db_error(message="database is locked"), "conflict"),
+        (db_error(message="server closed the connection unexpectedly"), "connection"),
+        (db_error("23505"), None),
+    ],
+)
+def test_classifies_database_errors(error, kind):
+    assert classify(error) == kind
+
+
+def retrying_use_case(errors):
+    calls = []
+
+    def use_case():
+        calls.append(1)
+        if errors:
+            raise errors.pop(0)
+        return "done"
+
+    return use_case, calls
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("pgcode", ["40001", "40P01"])
+def test_transient_conflicts_are_retried_then_succeed(pgcode):
+    use_case, calls = retrying_use_case([db_error(pgcode), db_error(pgcode)])
+    assert DjangoUnitOfWork().run(use_case) == "done"
+    assert len(calls) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_connection_is_retried_on_a_new_connection():
+    use_case, calls = retrying_use_case([db_error(message="connection already closed")])
+    assert DjangoUnitOfWork().run(use_case) == "done"
+    assert len(calls) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_persistent_conflicts_give_busy_after_bounded_attempts():
+    errors = [db_error("40001") for _ in range(10)]
+    use_case, calls = retrying_use_case(errors)
+    with pytest.raises(Busy):
+        DjangoUnitOfWork().run(use_case)
+    assert len(calls) == unit_of_work.MAX_ATTEMPTS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreachable_database_gives_unavailable():
+    errors = [db_error(message="could not connect to server") for _ in range(10)]
+    use_case, calls = retrying_use_case(errors)
+    with pytest.raises(Unavailable):
+        DjangoUnitOfWork().run(use_case)
+    assert len(calls) == unit_of_work.MAX_CONNECTION_ATTEMPTS
+
+
+def test_no_retry_inside_an_outer_transaction():
+    use_case, calls = retrying_use_case([db_error("40001")])
+    with pytest.raises(OperationalError), transaction.atomic():
+        DjangoUnitOfWork().run(use_case)
+    assert len(calls) == 1
+
+
+def test_other_errors_are_not_retried():
+    use_case, calls = retrying_use_case([ValueError("bug")])
+    with pytest.raises(ValueError):
+        DjangoUnitOfWork().run(use_case)
+    assert len(calls) == 1
+
+
+def test_busy_and_unavailable_reach_api_clients_as_503(api, monkeypatch):
+    def busy(**kwargs):
+        raise Busy()
+
+    monkeypatch.setattr(services, "allocate", busy)
+    response = api.post("/api/allocations/", {"order_id": "o", "sku": "S", "qty": 1}, format="json")
+    assert response.status_code == 503
+    assert response.json()["code"] == "busy"
+
+    def unavailable(**kwargs):
+        raise Unavailable()
+
+    monkeypatch.setattr(services, "allocate", unavailable)
+    response = api.post("/api/allocations/", {"order_id": "o", "sku": "S", "qty": 1}, format="json")
+    assert response.status_code == 503
+    assert response.json() == {
+        "detail": "The database cannot be reached; please retry shortly.",
+        "code": "unavailable",
+    }
