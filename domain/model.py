@@ -204,7 +204,9 @@ class Product:
         self.sku = sku
         self._batches: dict[str, Batch] = {b.reference: b for b in batches}
         self._allocations: dict[str, Allocation] = {a.order_id: a for a in allocations}
-        self._has_batches = bool(self._batches) if has_batches is None else has_batches
+        # None: the batches given are all the SKU has, so they alone tell (and a
+        # product whose last batch is deleted has none again: InvalidSku).
+        self._has_batches = bool(has_batches)
 
     def include(
         self, *, batches: Iterable[Batch] = (), allocations: Iterable[Allocation] = ()
@@ -287,7 +289,6 @@ class Product:
             raise DuplicateBatch(batch.reference)
         _check_quantity("purchased_quantity", batch.purchased_quantity, minimum=0)
         self._batches[batch.reference] = batch
-        self._has_batches = True
         return StockChange(served=self._serve_backorders(now))
 
     def change_batch(
