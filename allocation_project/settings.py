@@ -180,6 +180,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "allocation.api.pagination.Pagination",
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "allocation.api.negotiation.ContentNegotiation",
     "EXCEPTION_HANDLER": "allocation.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -195,7 +196,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Swagger UI would otherwise load a badge from validator.swagger.io on any
+    # host but localhost: the docs must work with no external network access.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
+    # Batches and lines both have a "status" field, with different choices.
+    "ENUM_NAME_OVERRIDES": {
+        "BatchStatusEnum": "allocation.api.serializers.BATCH_STATUSES",
+        "LineStatusEnum": "allocation.api.serializers.LINE_STATUSES",
+    },
 }
 
 # -- Logging ----------------------------------------------------------------------
