@@ -1,0 +1,101 @@
+"""Playwright against ``live_server``, driving Debian's chromium (never a downloaded browser).
+
+Each test gets a fresh browser context whose base URL is the live server, and
+a ``screenshot(label)`` helper that saves PNGs under test-artifacts/screenshots/
+(git-ignored); a failing test leaves a ``-FAILED`` screenshot there too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API keeps an asyncio loop running in this thread, and
+# Django refuses ORM calls from such a thread unless told it is safe. It is:
+# the tests call the ORM synchronously between browser steps.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"
+PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's password
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _plain_http_cookies(settings):
+    # The live server speaks plain HTTP; with DEBUG off the settings mark
+    # session and CSRF cookies Secure, which a browser would not send back.
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+
+
+def _file_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
+
+
+@pytest.fixture
+def page(browser, live_server, request) -> Iterator:
+    # A test's screenshots are those of its last run only.
+    for stale in SCREENSHOTS.glob(f"{_file_name(request.node.name)}-*.png"):
+        stale.unlink()
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(
+            path=SCREENSHOTS / f"{_file_name(request.node.name)}-FAILED.png", full_page=True
+        )
+    context.close()
+
+
+@pytest.fixture
+def screenshot(page, request) -> Callable[[str], Path]:
+    """``screenshot("label")`` saves the page as <test name>-<label>.png and returns the path."""
+
+    def take(label: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{_file_name(request.node.name)}-{_file_name(label)}.png"
+        page.screenshot(path=path, full_page=True)
+        return path
+
+    return take
+
+
+@pytest.fixture
+def log_in(page) -> Callable:
+    """``log_in(user)``: through the admin's login form, as a person would."""
+
+    def do(user) -> None:
+        page.goto("/admin/login/")
+        page.fill("#id_username", user.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        page.wait_for_selector("#user-tools")
+
+    return do
