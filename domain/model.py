@@ -207,13 +207,21 @@ class Product:
         # None: the batches given are all the SKU has, so they alone tell (and a
         # product whose last batch is deleted has none again: InvalidSku).
         self._has_batches = bool(has_batches)
+        # Rule 1's order of the loaded batches, sorted once and reused: a SKU
+        # may have a thousand batches with stock, and re-sorting them for every
+        # line would dominate a bulk run. The order depends only on which
+        # batches are loaded and on their etas (created_at and reference never
+        # change), so every method below that changes either clears it.
+        self._ordered: list[Batch] | None = None
 
     def include(
         self, *, batches: Iterable[Batch] = (), allocations: Iterable[Allocation] = ()
     ) -> None:
         """Make more of the SKU's stored state known (adapters load lazily)."""
         for batch in batches:
-            self._batches.setdefault(batch.reference, batch)
+            if batch.reference not in self._batches:
+                self._batches[batch.reference] = batch
+                self._ordered = None
         for allocation in allocations:
             self._allocations.setdefault(allocation.order_id, allocation)
 
@@ -222,7 +230,12 @@ class Product:
     @property
     def batches(self) -> list[Batch]:
         """The loaded batches in preference order (rule 1)."""
-        return sorted(self._batches.values(), key=lambda b: b.preference_key)
+        return list(self._preference_order())
+
+    def _preference_order(self) -> list[Batch]:
+        if self._ordered is None:
+            self._ordered = sorted(self._batches.values(), key=lambda b: b.preference_key)
+        return self._ordered
 
     @property
     def allocations(self) -> list[Allocation]:
@@ -289,6 +302,7 @@ class Product:
             raise DuplicateBatch(batch.reference)
         _check_quantity("purchased_quantity", batch.purchased_quantity, minimum=0)
         self._batches[batch.reference] = batch
+        self._ordered = None
         return StockChange(served=self._serve_backorders(now))
 
     def change_batch(
@@ -308,6 +322,7 @@ class Product:
             batch.purchased_quantity = purchased_quantity
         if eta is not UNSET:
             batch.eta = eta
+            self._ordered = None
         return self._replace(taken, now)
 
     def delete_batch(self, reference: str, *, now: datetime) -> StockChange:
@@ -315,16 +330,20 @@ class Product:
         batch = self.batch(reference)
         taken = self._take_off(batch, fit_to=0)
         del self._batches[reference]
+        self._ordered = None
         return self._replace(taken, now)
 
     # -- mechanics ---------------------------------------------------------
 
     def _choose_parts(self, qty: int) -> list[Part] | None:
         """Rules 1-3: whole on the first batch that covers it, else split in order."""
-        candidates = [b for b in self.batches if b.available_quantity > 0]
-        for batch in candidates:
+        ordered = self._preference_order()
+        # qty >= 1, so the first batch that covers it is also the first
+        # candidate that does; stopping there avoids building the list.
+        for batch in ordered:
             if batch.available_quantity >= qty:
                 return [Part(batch.reference, qty)]
+        candidates = [b for b in ordered if b.available_quantity > 0]
         if sum(b.available_quantity for b in candidates) < qty:
             return None
         parts: list[Part] = []

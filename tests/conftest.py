@@ -40,3 +40,12 @@ def client_for(db):
 @pytest.fixture
 def anonymous() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def fast_password_hashing():
+    """Creating users with PBKDF2 costs most of a second each; tests need no strength."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield

@@ -104,5 +104,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         """``UserFactory(permissions=["add_batch", ...])`` grants allocation perms."""
         if create and codenames:
             self.user_permissions.add(
-                *Permission.objects.filter(content_type__app_label="allocation", codename__in=codenames)
+                *Permission.objects.filter(
+                    content_type__app_label="allocation", codename__in=codenames
+                )
             )

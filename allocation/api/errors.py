@@ -12,11 +12,12 @@ import logging
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, connection
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from allocation.unit_of_work import ServiceUnavailable, Unavailable, classify
+from allocation.unit_of_work import Busy, ServiceUnavailable, Unavailable, classify
 from domain import exceptions as domain
 
 log = logging.getLogger(__name__)
@@ -57,15 +58,18 @@ def domain_error_response(exc: domain.DomainError) -> Response:
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, domain.DomainError):
         return domain_error_response(exc)
+    if isinstance(exc, DatabaseError):
+        # Raised outside a unit of work's retries (authentication, a read):
+        # a transient error still means "busy" or "unavailable", not a 500.
+        kind = classify(exc)
+        if kind == "connection":
+            # The database is gone: drop the broken connection; say so fast.
+            connection.close()
+            exc = Unavailable()
+        elif kind == "conflict":
+            exc = Busy()
     if isinstance(exc, ServiceUnavailable):
         return Response(error_body(str(exc), exc.code), status=503, headers={"Retry-After": "1"})
-    if isinstance(exc, DatabaseError) and classify(exc) == "connection":
-        # Raised outside a unit of work (authentication, a read): the
-        # database is gone. Drop the broken connection; say so fast.
-        connection.close()
-        return Response(
-            error_body(str(Unavailable()), "unavailable"), status=503, headers={"Retry-After": "1"}
-        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -84,6 +88,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
+# CSRF-exempt: it changes nothing, and a DELETE or PATCH to an unknown path
+# would otherwise get the CSRF middleware's HTML 403 instead of this 404.
+@csrf_exempt
 def api_not_found(request, *args, **kwargs) -> JsonResponse:
     """Unknown routes under /api/: JSON, never Django's HTML page."""
     detail = f"No API endpoint at {request.path}."

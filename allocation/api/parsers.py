@@ -31,6 +31,9 @@ class BoundedJSONParser(JSONParser):
             return json.loads(text, parse_constant=_reject_constant)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
+        except LookupError as exc:
+            # A charset Python knows but that is no text encoding ("rot13", "hex").
+            raise ParseError(f"Unsupported charset in the Content-Type header: {exc}") from exc
         except RecursionError as exc:
             raise ParseError("JSON parse error - the document is nested too deeply.") from exc
 

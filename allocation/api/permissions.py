@@ -13,3 +13,11 @@ class ModelWritePermissions(DjangoModelPermissions):
         "PATCH": ["%(app_label)s.change_%(model_name)s"],
         "DELETE": ["%(app_label)s.delete_%(model_name)s"],
     }
+
+    def _queryset(self, view):
+        # Only the model matters here. The view's class-level queryset names
+        # it; get_queryset() would build the list's prefetching queryset on
+        # every request, writes included, just to be asked for its model.
+        if getattr(view, "queryset", None) is not None:
+            return view.queryset
+        return super()._queryset(view)

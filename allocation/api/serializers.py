@@ -12,6 +12,7 @@ import re
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.utils import html
 
 from domain.model import IDENTIFIER_PATTERN, MAX_QUANTITY, BatchStatus, LineStatus
 
@@ -21,6 +22,10 @@ _identifier_validator = RegexValidator(
     code="invalid_identifier",
 )
 _DATE_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z")
+
+# Named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]: both have a "status".
+BATCH_STATUSES = [s.value for s in BatchStatus]
+LINE_STATUSES = [s.value for s in LineStatus]
 
 
 class IdentifierField(serializers.CharField):
@@ -37,12 +42,19 @@ class IdentifierField(serializers.CharField):
 
 
 class StrictIntegerField(serializers.IntegerField):
-    """An integer, not a float, bool or numeric string in disguise."""
+    """An integer, not a float, bool or numeric string in disguise.
+
+    Digits in a string are taken only from an HTML form (the browsable API),
+    where every value is a string; a JSON client must send a number.
+    """
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int | str):
             self.fail("invalid")
-        if isinstance(data, str) and not re.fullmatch(r"-?\d{1,20}", data.strip()):
+        if isinstance(data, str) and not (
+            html.is_html_input(getattr(self.root, "initial_data", None))
+            and re.fullmatch(r"-?\d{1,20}", data.strip())
+        ):
             self.fail("invalid")
         return super().to_internal_value(data)
 
@@ -89,7 +101,7 @@ class BatchSerializer(serializers.Serializer):
     sku = serializers.CharField()
     purchased_quantity = serializers.IntegerField()
     eta = serializers.DateField(allow_null=True)
-    status = serializers.ChoiceField(choices=[s.value for s in BatchStatus])
+    status = serializers.ChoiceField(choices=BATCH_STATUSES)
     allocated_quantity = serializers.IntegerField()
     available_quantity = serializers.IntegerField()
     created_at = serializers.DateTimeField()
@@ -125,7 +137,7 @@ class LineSerializer(serializers.Serializer):
     order_id = serializers.CharField()
     sku = serializers.CharField()
     qty = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=[s.value for s in LineStatus])
+    status = serializers.ChoiceField(choices=LINE_STATUSES)
     batches = serializers.SerializerMethodField()
     requested_at = serializers.DateTimeField()
 
@@ -169,6 +181,8 @@ class ErrorSerializer(serializers.Serializer):
 
 
 class OutOfStockSerializer(ErrorSerializer):
-    sku = serializers.CharField()
-    requested = serializers.IntegerField()
-    available = serializers.IntegerField()
+    """A 409 of POST /api/allocations/: ``out_of_stock`` carries these, ``line_conflict`` not."""
+
+    sku = serializers.CharField(required=False)
+    requested = serializers.IntegerField(required=False)
+    available = serializers.IntegerField(required=False)

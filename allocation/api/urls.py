@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 
 from allocation.api import views
 from allocation.api.errors import api_not_found
+from domain.model import IDENTIFIER_PATTERN
 
 
 class Router(DefaultRouter):
@@ -19,12 +20,16 @@ router.register("products", views.ProductViewSet, basename="product")
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path(
-        "allocations/<str:order_id>/<str:sku>/",
+    # Only well-formed identifiers reach a view; anything else (a NUL byte,
+    # which PostgreSQL refuses in a query, an over-long value) falls through
+    # to the JSON 404 below, as nothing by that name can exist.
+    re_path(
+        rf"^allocations/(?P<order_id>{IDENTIFIER_PATTERN})/(?P<sku>{IDENTIFIER_PATTERN})/$",
         views.AllocationDetailView.as_view(),
         name="allocation-detail",
     ),
     *router.urls,
     # Anything else under /api/ is a JSON 404, never Django's HTML page.
-    re_path(r"^.*$", api_not_found),
+    # [\s\S], not ".": a path with an encoded newline is an unknown route too.
+    re_path(r"^[\s\S]*\Z", api_not_found),
 ]

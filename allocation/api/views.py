@@ -21,7 +21,8 @@ from allocation import models as orm
 from allocation import selectors, services
 from allocation.api import serializers as s
 from allocation.api.filters import BatchFilter, LineFilter
-from domain.model import UNSET
+from allocation.api.pagination import Keyset
+from domain.model import IDENTIFIER_PATTERN, UNSET
 
 _ERROR = s.ErrorSerializer
 
@@ -30,7 +31,9 @@ def _errors(*codes: int) -> dict:
     described = {
         400: OpenApiResponse(description="Validation error: {field: [message]}, or invalid_sku"),
         401: OpenApiResponse(_ERROR, description="Not authenticated (token clients)"),
-        403: OpenApiResponse(_ERROR, description="Not authenticated, or missing permission"),
+        403: OpenApiResponse(
+            _ERROR, description="Missing permission, or a session without CSRF token"
+        ),
         404: OpenApiResponse(_ERROR, description="not_found"),
         409: OpenApiResponse(_ERROR, description="Conflict"),
         413: OpenApiResponse(_ERROR, description="payload_too_large"),
@@ -40,10 +43,13 @@ def _errors(*codes: int) -> dict:
     return {code: described[code] for code in codes}
 
 
-_READ = (401, 403, 503)
+# Reads need only a logged-in user: a caller who is not one gets 401 (token
+# authentication comes first), so a read is never 403.
+_READ = (401, 503)
 _WRITE = (400, 401, 403, 413, 415, 503)
 
-_BATCH_REFERENCE = OpenApiParameter("reference", str, OpenApiParameter.PATH)
+_IDENTIFIER = rf"^{IDENTIFIER_PATTERN}$"
+_BATCH_REFERENCE = OpenApiParameter("reference", str, OpenApiParameter.PATH, pattern=_IDENTIFIER)
 
 
 def _batch_change_body(batch, outcome) -> dict:
@@ -56,7 +62,7 @@ def _batch_change_body(batch, outcome) -> dict:
 @extend_schema_view(
     list=extend_schema(
         summary="List batches (preference order within a SKU)",
-        responses={200: s.BatchSerializer(many=True), **_errors(400, *_READ)},
+        responses={200: s.BatchSerializer(many=True), **_errors(400, 404, *_READ)},
     ),
     retrieve=extend_schema(
         summary="A batch with the allocations held on it",
@@ -87,8 +93,11 @@ class BatchViewSet(
 ):
     queryset = orm.Batch.objects.all()
     lookup_field = "reference"
-    lookup_value_regex = r"[^/]+"
+    # Well-formed identifiers only (see urls.py): the rest is a JSON 404.
+    lookup_value_regex = IDENTIFIER_PATTERN
     filterset_class = BatchFilter
+    # Preference order within a SKU (rule 1), pages by keyset.
+    keyset = Keyset(("product_id", "eta", "created_at", "reference"), frozenset({"eta"}))
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
@@ -130,7 +139,7 @@ class BatchViewSet(
 @extend_schema_view(
     list=extend_schema(
         summary="List order lines",
-        responses={200: s.LineSerializer(many=True), **_errors(400, *_READ)},
+        responses={200: s.LineSerializer(many=True), **_errors(400, 404, *_READ)},
     ),
     create=extend_schema(
         summary="Allocate an order line (201 new, 200 idempotent repeat)",
@@ -149,6 +158,7 @@ class BatchViewSet(
 class AllocationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = orm.OrderLine.objects.all()
     filterset_class = LineFilter
+    keyset = Keyset(("order_id", "product_id"))
 
     def get_queryset(self):
         return selectors.lines()
@@ -189,7 +199,7 @@ class AllocationDetailView(generics.GenericAPIView):
 @extend_schema_view(
     retrieve=extend_schema(
         summary="Stock summary of one SKU",
-        parameters=[OpenApiParameter("sku", str, OpenApiParameter.PATH)],
+        parameters=[OpenApiParameter("sku", str, OpenApiParameter.PATH, pattern=_IDENTIFIER)],
         responses={200: s.ProductSerializer, **_errors(404, *_READ)},
     ),
 )
@@ -197,7 +207,8 @@ class ProductViewSet(viewsets.GenericViewSet):
     queryset = orm.Product.objects.all()
     serializer_class = s.ProductSerializer
     lookup_field = "sku"
-    lookup_value_regex = r"[^/]+"
+    # Well-formed identifiers only (see urls.py): the rest is a JSON 404.
+    lookup_value_regex = IDENTIFIER_PATTERN
 
     def retrieve(self, request, sku=None):
         return Response(s.ProductSerializer(selectors.product_summary(sku)).data)

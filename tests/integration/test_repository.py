@@ -74,7 +74,10 @@ def test_flush_writes_only_the_difference_and_twice_is_harmless():
     assert (row.allocated_quantity, row.purchased_quantity) == (4, 10)
     line = orm.OrderLine.objects.get(order_id="o1")
     assert (line.qty, line.status, line.requested_at, line.allocated_at) == (
-        4, "allocated", tick(1), tick(1)
+        4,
+        "allocated",
+        tick(1),
+        tick(1),
     )
     assert list(orm.Allocation.objects.values_list("batch__reference", "qty")) == [("b1", 4)]
 
@@ -106,5 +109,7 @@ def test_allocating_is_a_fixed_number_of_queries_whatever_the_history():
     assert len(busy) == len(fresh)
     # lock, line, batches with stock, insert line, insert part, update batch
     # (plus savepoint bookkeeping that the test's own transaction adds).
-    writes = [q["sql"] for q in busy.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    writes = [
+        q["sql"] for q in busy.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+    ]
     assert len(writes) == 6, writes
