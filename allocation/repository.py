@@ -100,13 +100,14 @@ _BATCHES_WITH_STOCK_SQL = (
     f"SELECT {', '.join(_BATCH_FIELDS)} FROM {_BATCH} "  # noqa: S608 - names from model metadata
     "WHERE sku = %s AND (allocated_quantity < purchased_quantity{or_wanted})"
 )
-_LINE_SQL = f"""
-    SELECT l.id, l.order_id, l.qty, l.status, l.requested_at, l.allocated_at, a.qty, b.reference
-    FROM {_LINE} l
-    LEFT JOIN {_PART} a ON a.line_id = l.id
-    LEFT JOIN {_BATCH} b ON b.id = a.batch_id
-    WHERE l.sku = %s AND l.order_id = %s
-    ORDER BY l.id, b.eta ASC NULLS FIRST, b.created_at, b.reference
+_LINE_SQL = (
+    f"SELECT id, order_id, qty, status, requested_at, allocated_at FROM {_LINE} "  # noqa: S608
+    "WHERE sku = %s AND order_id = %s"
+)
+_PARTS_SQL = f"""
+    SELECT a.qty, b.reference FROM {_PART} a JOIN {_BATCH} b ON b.id = a.batch_id
+    WHERE a.line_id = %s
+    ORDER BY b.eta ASC NULLS FIRST, b.created_at, b.reference
 """  # noqa: S608 - names from model metadata
 _UPDATE_BATCH_SQL = (
     f"UPDATE {_BATCH} SET purchased_quantity = %s, allocated_quantity = %s, eta = %s "  # noqa: S608
@@ -305,14 +306,22 @@ class DjangoProductRepository(AbstractProductRepository):
         return self._add_lines(snapshot, sku, rows, exclude)
 
     def _load_line(self, snapshot: _Snapshot, sku: str, order_id: str) -> list[Allocation]:
-        """The line (order_id, sku) with its parts, if it exists: the allocate path."""
+        """The line (order_id, sku) with its parts, if it exists: the allocate path.
+
+        Usually the line is new, and the one plain lookup by the unique
+        (order_id, sku) key is all it costs; its parts are read only when it
+        exists (an idempotent repeat).
+        """
         with connection.cursor() as cursor:
             cursor.execute(_LINE_SQL, [sku, order_id])
-            rows = [
-                (line_id, oid, qty, status, _aware(requested), _aware(allocated), part_qty, ref)
-                for line_id, oid, qty, status, requested, allocated, part_qty, ref in cursor
-            ]
-        return self._add_lines(snapshot, sku, rows)
+            found = cursor.fetchone()
+            if found is None:
+                return []
+            line_id, oid, qty, status, requested, allocated = found
+            line = (line_id, oid, qty, status, _aware(requested), _aware(allocated))
+            cursor.execute(_PARTS_SQL, [line_id])
+            rows = [(*line, part_qty, ref) for part_qty, ref in cursor.fetchall()]
+        return self._add_lines(snapshot, sku, rows or [(*line, None, None)])
 
     def _add_lines(self, snapshot: _Snapshot, sku: str, rows, exclude=()) -> list[Allocation]:
         """Domain allocations from (line..., part qty, part batch) rows, in the snapshot."""

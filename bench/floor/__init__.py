@@ -1,0 +1,1 @@
+"""The floor: the cheapest correct allocation Django + DRF can serve (benchmark only)."""

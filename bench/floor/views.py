@@ -1,0 +1,69 @@
+"""One bare allocation transaction per request: the floor the product is measured against.
+
+In one transaction: lock the SKU's batches that have stock, in preference
+order; take the first that covers the line; insert the line and its part;
+add the quantity to that batch. Plain SQL on the product's own tables, no
+authentication, no domain layer, no splitting, no idempotency check (the
+unique constraint still refuses a repeat). It is what a minimal correct
+implementation costs, and nothing more.
+"""
+
+from django.db import IntegrityError, connection, transaction
+from django.http import HttpResponse
+from django.utils import timezone
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+LOCK_BATCHES = """
+    SELECT id, reference, purchased_quantity - allocated_quantity
+    FROM allocation_batch
+    WHERE sku = %s AND allocated_quantity < purchased_quantity
+    ORDER BY eta ASC NULLS FIRST, created_at, reference
+    FOR UPDATE
+"""
+INSERT_LINE = """
+    INSERT INTO allocation_orderline (order_id, sku, qty, status, requested_at, allocated_at)
+    VALUES (%s, %s, %s, 'allocated', %s, %s)
+    RETURNING id
+"""
+INSERT_PART = "INSERT INTO allocation_allocation (line_id, batch_id, qty) VALUES (%s, %s, %s)"
+ADD_TO_BATCH = (
+    "UPDATE allocation_batch SET allocated_quantity = allocated_quantity + %s WHERE id = %s"
+)
+
+
+class AllocateView(APIView):
+    def post(self, request):
+        try:
+            order_id = str(request.data["order_id"])
+            sku = str(request.data["sku"])
+            qty = int(request.data["qty"])
+        except (KeyError, TypeError, ValueError):
+            return Response({"detail": "order_id, sku and qty are required"}, status=400)
+        now = timezone.now()
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(LOCK_BATCHES, [sku])
+                chosen = next(((i, ref) for i, ref, free in cursor.fetchall() if free >= qty), None)
+                if chosen is None:
+                    return Response({"code": "out_of_stock"}, status=409)
+                batch_id, reference = chosen
+                cursor.execute(INSERT_LINE, [order_id, sku, qty, now, now])
+                (line_id,) = cursor.fetchone()
+                cursor.execute(INSERT_PART, [line_id, batch_id, qty])
+                cursor.execute(ADD_TO_BATCH, [qty, batch_id])
+        except IntegrityError:
+            return Response({"code": "line_conflict"}, status=409)
+        body = {
+            "order_id": order_id,
+            "sku": sku,
+            "qty": qty,
+            "status": "allocated",
+            "batches": [{"reference": reference, "qty": qty}],
+            "requested_at": now,
+        }
+        return Response(body, status=201)
+
+
+def healthz(request):
+    return HttpResponse(b'{"status": "ok"}', content_type="application/json")
