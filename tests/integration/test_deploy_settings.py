@@ -29,6 +29,7 @@ def check_deploy(**env: str) -> subprocess.CompletedProcess:
         ALLOWED_HOSTS="allocation.example.com",
     )
     clean.pop("DATABASE_URL", None)
+    clean.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # browser tests' setting, never production's
     clean.update(env)
     return subprocess.run(  # noqa: S603 - our own manage.py
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

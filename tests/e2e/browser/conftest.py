@@ -14,10 +14,20 @@ from pathlib import Path
 
 import pytest
 
-# Playwright's sync API keeps an asyncio loop running in this thread, and
-# Django refuses ORM calls from such a thread unless told it is safe. It is:
-# the tests call the ORM synchronously between browser steps.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+@pytest.fixture(autouse=True, scope="package")
+def allow_orm_beside_playwright():
+    """Playwright's sync API keeps an asyncio loop running in this thread, and
+    Django refuses ORM calls from such a thread unless told it is safe. It is:
+    the tests call the ORM synchronously between browser steps. Only for these
+    tests: the variable must not leak into anything else this run starts."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
