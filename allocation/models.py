@@ -134,7 +134,9 @@ class OrderLine(models.Model):
     class Meta:
         verbose_name = "order line"
         constraints = [
-            models.UniqueConstraint(fields=["order_id", "product"], name="orderline_unique_order_sku"),
+            models.UniqueConstraint(
+                fields=["order_id", "product"], name="orderline_unique_order_sku"
+            ),
             models.CheckConstraint(condition=Q(qty__gt=0), name="orderline_qty_gt_0"),
             models.CheckConstraint(
                 condition=Q(status__in=[s.value for s in LineStatus]), name="orderline_status_valid"
@@ -143,7 +145,9 @@ class OrderLine(models.Model):
         indexes = [
             # Backorders of a SKU in request order (rule 9); partial, so small.
             models.Index(
-                "product", "requested_at", name="orderline_backorder_idx",
+                "product",
+                "requested_at",
+                name="orderline_backorder_idx",
                 condition=Q(status=LineStatus.BACKORDERED.value),
             ),
         ]

@@ -77,4 +77,3 @@ def product_summary(sku: str) -> ProductSummary:
         backordered_quantity=backordered,
         batches=stock,
     )
-

@@ -53,7 +53,9 @@ class Busy(ServiceUnavailable):
 class Unavailable(ServiceUnavailable):
     code = "unavailable"
 
-    def __init__(self, detail: str = "The database cannot be reached; please retry shortly.") -> None:
+    def __init__(
+        self, detail: str = "The database cannot be reached; please retry shortly."
+    ) -> None:
         super().__init__(detail)
 
 

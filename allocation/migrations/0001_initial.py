@@ -6,100 +6,191 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('sku', allocation.models.IdentifierField(max_length=255, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "sku",
+                    allocation.models.IdentifierField(
+                        max_length=255, primary_key=True, serialize=False
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['sku'],
+                "ordering": ["sku"],
             },
         ),
         migrations.CreateModel(
-            name='OrderLine',
+            name="OrderLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('order_id', allocation.models.IdentifierField(max_length=255)),
-                ('qty', models.IntegerField()),
-                ('status', models.CharField(choices=[('allocated', 'allocated'), ('backordered', 'backordered')], max_length=16)),
-                ('requested_at', models.DateTimeField()),
-                ('allocated_at', models.DateTimeField(blank=True, null=True)),
-                ('product', models.ForeignKey(db_column='sku', on_delete=django.db.models.deletion.PROTECT, related_name='lines', to='allocation.product')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("order_id", allocation.models.IdentifierField(max_length=255)),
+                ("qty", models.IntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("allocated", "allocated"), ("backordered", "backordered")],
+                        max_length=16,
+                    ),
+                ),
+                ("requested_at", models.DateTimeField()),
+                ("allocated_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "product",
+                    models.ForeignKey(
+                        db_column="sku",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="lines",
+                        to="allocation.product",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'order line',
+                "verbose_name": "order line",
             },
         ),
         migrations.CreateModel(
-            name='Batch',
+            name="Batch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reference', allocation.models.IdentifierField(max_length=255)),
-                ('purchased_quantity', models.IntegerField()),
-                ('allocated_quantity', models.IntegerField(default=0)),
-                ('eta', models.DateField(blank=True, null=True)),
-                ('created_at', models.DateTimeField()),
-                ('product', models.ForeignKey(db_column='sku', db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='batches', to='allocation.product')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("reference", allocation.models.IdentifierField(max_length=255)),
+                ("purchased_quantity", models.IntegerField()),
+                ("allocated_quantity", models.IntegerField(default=0)),
+                ("eta", models.DateField(blank=True, null=True)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "product",
+                    models.ForeignKey(
+                        db_column="sku",
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="batches",
+                        to="allocation.product",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'batches',
+                "verbose_name_plural": "batches",
             },
         ),
         migrations.CreateModel(
-            name='Allocation',
+            name="Allocation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('qty', models.IntegerField()),
-                ('batch', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='parts', to='allocation.batch')),
-                ('line', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='parts', to='allocation.orderline')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("qty", models.IntegerField()),
+                (
+                    "batch",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="parts",
+                        to="allocation.batch",
+                    ),
+                ),
+                (
+                    "line",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="parts",
+                        to="allocation.orderline",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'allocation part',
-                'constraints': [models.UniqueConstraint(fields=('line', 'batch'), name='allocation_unique_line_batch'), models.CheckConstraint(condition=models.Q(('qty__gt', 0)), name='allocation_qty_gt_0')],
+                "verbose_name": "allocation part",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("line", "batch"), name="allocation_unique_line_batch"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("qty__gt", 0)), name="allocation_qty_gt_0"
+                    ),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='orderline',
-            index=models.Index(models.F('product'), models.F('requested_at'), condition=models.Q(('status', 'backordered')), name='orderline_backorder_idx'),
+            model_name="orderline",
+            index=models.Index(
+                models.F("product"),
+                models.F("requested_at"),
+                condition=models.Q(("status", "backordered")),
+                name="orderline_backorder_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='orderline',
-            constraint=models.UniqueConstraint(fields=('order_id', 'product'), name='orderline_unique_order_sku'),
+            model_name="orderline",
+            constraint=models.UniqueConstraint(
+                fields=("order_id", "product"), name="orderline_unique_order_sku"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='orderline',
-            constraint=models.CheckConstraint(condition=models.Q(('qty__gt', 0)), name='orderline_qty_gt_0'),
+            model_name="orderline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("qty__gt", 0)), name="orderline_qty_gt_0"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='orderline',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['allocated', 'backordered'])), name='orderline_status_valid'),
+            model_name="orderline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["allocated", "backordered"])),
+                name="orderline_status_valid",
+            ),
         ),
         migrations.AddIndex(
-            model_name='batch',
-            index=models.Index(fields=['product', 'eta', 'created_at', 'reference'], name='batch_preference_idx'),
+            model_name="batch",
+            index=models.Index(
+                fields=["product", "eta", "created_at", "reference"], name="batch_preference_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='batch',
-            index=models.Index(condition=models.Q(('allocated_quantity__lt', models.F('purchased_quantity'))), fields=['product'], name='batch_with_stock_idx'),
+            model_name="batch",
+            index=models.Index(
+                condition=models.Q(("allocated_quantity__lt", models.F("purchased_quantity"))),
+                fields=["product"],
+                name="batch_with_stock_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='batch',
-            constraint=models.UniqueConstraint(fields=('reference',), name='batch_reference_unique'),
+            model_name="batch",
+            constraint=models.UniqueConstraint(
+                fields=("reference",), name="batch_reference_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='batch',
-            constraint=models.CheckConstraint(condition=models.Q(('purchased_quantity__gte', 0)), name='batch_purchased_quantity_gte_0'),
+            model_name="batch",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("purchased_quantity__gte", 0)),
+                name="batch_purchased_quantity_gte_0",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='batch',
-            constraint=models.CheckConstraint(condition=models.Q(('allocated_quantity__gte', 0), ('allocated_quantity__lte', models.F('purchased_quantity'))), name='batch_allocated_within_purchased'),
+            model_name="batch",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("allocated_quantity__gte", 0),
+                    ("allocated_quantity__lte", models.F("purchased_quantity")),
+                ),
+                name="batch_allocated_within_purchased",
+            ),
         ),
     ]

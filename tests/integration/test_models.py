@@ -29,7 +29,8 @@ def test_identifier_columns_use_the_c_collation_on_postgresql():
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT table_name, column_name, collation_name FROM information_schema.columns "
-            "WHERE table_name LIKE 'allocation_%%' AND column_name IN ('sku', 'reference', 'order_id') "
+            "WHERE table_name LIKE 'allocation_%%' "
+            "AND column_name IN ('sku', 'reference', 'order_id') "
             "ORDER BY table_name, column_name"
         )
         rows = cursor.fetchall()

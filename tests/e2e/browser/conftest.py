@@ -29,6 +29,7 @@ def allow_orm_beside_playwright():
     else:
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"
