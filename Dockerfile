@@ -44,15 +44,7 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as u; h = os.environ.get('ALLOWED_HOSTS', '').split(',')[0].strip().lstrip('.'); u.urlopen(u.Request('http://127.0.0.1:8000/healthz', headers={'Host': h if h not in ('', '*') else 'localhost'}), timeout=4)"]
 
-# Worker heartbeats in memory, not on the container's overlay disk; no admin
-# control socket (the app user's home is read-only). WEB_CONCURRENCY = workers.
-CMD ["gunicorn", "allocation_project.wsgi", \
-     "--bind", "0.0.0.0:8000", \
-     "--timeout", "30", \
-     "--graceful-timeout", "30", \
-     "--keep-alive", "5", \
-     "--max-requests", "1000", \
-     "--max-requests-jitter", "100", \
-     "--worker-tmp-dir", "/dev/shm", \
-     "--no-control-socket", \
-     "--access-logfile", "-"]
+# Everything else (workers from WEB_CONCURRENCY, timeouts, request limits,
+# access log, no control socket) is in gunicorn.conf.py, shared with the
+# benchmarks. Worker heartbeats go to memory, not the container's overlay disk.
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--worker-tmp-dir", "/dev/shm"]
