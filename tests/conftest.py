@@ -38,6 +38,13 @@ def client_for(db):
 
 
 @pytest.fixture
+def ops(client, superuser):
+    """Django's test client logged in as the superuser (admin pages, session API)."""
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
 def anonymous() -> APIClient:
     return APIClient()
 

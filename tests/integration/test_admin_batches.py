@@ -55,12 +55,6 @@ def lines() -> dict:
 
 
 @pytest.fixture
-def ops(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
-@pytest.fixture
 def two_lines_on_b1(db):
     """b1 (in stock, 10) holds o1 (4, older) and o2 (5, newer); b2 (inbound, 5) is empty."""
     services.add_batch(reference="b1", sku="RED-CHAIR", purchased_quantity=10)

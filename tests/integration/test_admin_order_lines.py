@@ -39,12 +39,6 @@ def lines() -> dict:
 
 
 @pytest.fixture
-def ops(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
-@pytest.fixture
 def stock(db):
     """RED-CHAIR: b1 in stock (5), b2 inbound (4); GREEN-LAMP: g1 (2).
 

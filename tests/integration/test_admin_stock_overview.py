@@ -19,12 +19,6 @@ from tests.factories import (
 OVERVIEW = reverse("admin:allocation_stock_overview")
 
 
-@pytest.fixture
-def ops(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
 def table(response) -> dict[str, list[str]]:
     """{sku: [batches, purchased, allocated, available, backordered]} as the page shows them."""
     rows = {}
