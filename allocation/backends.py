@@ -5,7 +5,8 @@ Django's ``ModelBackend`` reads a user's own permissions and their groups'
 permissions in two separate, join-heavy queries. This backend answers exactly
 the same (active users only, superusers have all, no object permissions) from
 one query, and caches the result on the user object for the request as Django
-does.
+does (``user._perm_cache``). Token authentication fills that cache from the
+query that finds the user (``allocation.api.authentication``).
 """
 
 from __future__ import annotations
@@ -16,20 +17,25 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 
 
-def _own_and_group_permissions_sql() -> str:
+def permission_names_sql(user_id: str = "%s") -> str:
+    """A query of the names ("app_label.codename") of a user's own and groups' permissions.
+
+    ``user_id`` is the SQL for the user's id: a parameter by default, or a
+    column of an outer query (token authentication reads them with the user).
+    """
     user_model = get_user_model()
     return f"""
-        SELECT ct.app_label, p.codename
+        SELECT ct.app_label || '.' || p.codename AS name
         FROM {Permission._meta.db_table} p
         JOIN {ContentType._meta.db_table} ct ON ct.id = p.content_type_id
         WHERE p.id IN (
             SELECT permission_id FROM {user_model.user_permissions.through._meta.db_table}
-            WHERE user_id = %s
+            WHERE user_id = {user_id}
             UNION
             SELECT gp.permission_id
             FROM {Group.permissions.through._meta.db_table} gp
             JOIN {user_model.groups.through._meta.db_table} ug ON ug.group_id = gp.group_id
-            WHERE ug.user_id = %s
+            WHERE ug.user_id = {user_id}
         )
     """  # noqa: S608 - table names from model metadata; values are parameters
 
@@ -44,8 +50,8 @@ class ModelBackend(backends.ModelBackend):
             return super().get_all_permissions(user_obj, obj)
         if not hasattr(user_obj, "_perm_cache"):
             if ModelBackend._sql is None:
-                ModelBackend._sql = _own_and_group_permissions_sql()
+                ModelBackend._sql = permission_names_sql()
             with connection.cursor() as cursor:
                 cursor.execute(ModelBackend._sql, [user_obj.pk, user_obj.pk])
-                user_obj._perm_cache = {f"{app}.{codename}" for app, codename in cursor.fetchall()}
+                user_obj._perm_cache = {name for (name,) in cursor.fetchall()}
         return user_obj._perm_cache

@@ -63,7 +63,8 @@ def test_database_url_switches_to_postgresql_with_checked_persistent_connections
     )
 
     shown = json.loads(result.stdout)
-    assert shown["engine"] == "django.db.backends.postgresql"
+    # Django's backend with a health check that costs no query (allocation.db.postgresql).
+    assert shown["engine"] == "allocation.db.postgresql"
     assert shown["name"] == "allocation"
     assert (shown["conn_max_age"], shown["health"]) == (60, True)
     assert shown["options"]["connect_timeout"] == 3

@@ -1,0 +1,111 @@
+"""Our PostgreSQL backend (allocation.db.postgresql): the health check and prepared statements.
+
+PostgreSQL only: SQLite uses Django's own backend (its driver keeps compiled
+statements itself, and there is no server to lose).
+"""
+
+import time
+
+import psycopg2
+import pytest
+from django.conf import settings
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from allocation.db import prepared
+
+pytestmark = [
+    pytest.mark.postgres_only,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL"),
+    pytest.mark.django_db(transaction=True),
+]
+
+
+def backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def terminate(pid: int) -> None:
+    """Terminate a backend from a connection of our own, as a server restart would."""
+    db = settings.DATABASES["default"]
+    other = psycopg2.connect(
+        dbname=connection.settings_dict["NAME"],
+        user=db["USER"],
+        password=db["PASSWORD"],
+        host=db["HOST"],
+        port=db["PORT"] or 5432,
+    )
+    try:
+        other.autocommit = True
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        other.close()
+
+
+def test_a_healthy_idle_connection_passes_the_check_without_a_query():
+    backend_pid()
+    with CaptureQueriesContext(connection) as queries:
+        assert connection.is_usable() is True
+    assert len(queries) == 0
+    assert connection.settings_dict["ENGINE"] == "allocation.db.postgresql"
+
+
+def test_a_connection_the_server_terminated_fails_the_check_and_is_replaced():
+    pid = backend_pid()
+    terminate(pid)
+    deadline = time.monotonic() + 5
+    while connection.is_usable() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert connection.is_usable() is False
+
+    # What Django does at the start of a request: drop it, then connect anew.
+    connection.health_check_done = False
+    connection.close_if_health_check_failed()
+    assert connection.connection is None
+    assert backend_pid() != pid
+
+
+def test_a_statement_is_prepared_once_per_connection_and_executed_by_name():
+    sql = "SELECT %s::int + %s::int"
+
+    first, params = prepared(sql, [2, 3])
+    second, _ = prepared(sql, [4, 5])
+
+    assert first == second
+    assert first.startswith("EXECUTE allocation_") and first.endswith("(%s, %s)")
+    assert params == [2, 3]
+    with connection.cursor() as cursor:
+        cursor.execute(first, params)
+        assert cursor.fetchone() == (5,)
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%$1::int + $2::int"],
+        )
+        assert cursor.fetchone() == (1,)
+
+
+def test_a_new_connection_prepares_its_statements_again():
+    sql = "SELECT %s::text || 'x'"
+    name, params = prepared(sql, ["a"])
+    connection.close()
+
+    again, params = prepared(sql, ["b"])
+
+    assert again != name
+    with connection.cursor() as cursor:
+        cursor.execute(again, params)
+        assert cursor.fetchone() == ("bx",)
+
+
+def test_prepared_statements_survive_a_rolled_back_transaction():
+    sql = "SELECT %s::int * 2"
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        name, params = prepared(sql, [21])
+        raise ZeroDivisionError
+    with connection.cursor() as cursor:
+        cursor.execute(*prepared(sql, [21]))
+        assert cursor.fetchone() == (42,)
+    assert prepared(sql, [1])[0] == name
