@@ -8,15 +8,24 @@ being reduced, the backorders waiting). On ``flush`` the repository compares
 each aggregate with the snapshot it took when loading it and writes only the
 difference.
 
-The queries every allocation runs (lock the SKU, load the line asked about and
-the batches with stock, write the few rows that changed) are written as plain
-SQL: on that path building them with the ORM cost more CPU than running them.
-The rest uses the ORM.
+The queries every allocation runs (lock the SKU, load the batches with stock,
+write the few rows that changed) are written as plain SQL, prepared once per
+connection on PostgreSQL: on that path building them with the ORM, and
+planning them, cost more than running them. The rest uses the ORM.
+
+An allocation is usually of a new line, so by default the repository does not
+read the line first: it inserts it with ``ON CONFLICT DO NOTHING`` and, when
+the line turns out to exist (an idempotent repeat), raises ``LineExists``
+before anything is written. The unit of work then runs the use case again,
+reading the line first (``optimistic=False``). A use case that fails with a
+domain error asks ``line_exists_after_all`` first, so a repeat is never
+answered with the error a new line would get.
 """
 
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,8 +35,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from allocation import models as orm
+from allocation.db import prepared
 from domain.exceptions import DuplicateBatch
 from domain.model import Allocation, Batch, LineStatus, OrderLine, Part, Product
+
+
+class LineExists(Exception):
+    """A line taken for new exists: the use case must run again, reading it first."""
 
 
 class AbstractProductRepository(abc.ABC):
@@ -44,8 +58,13 @@ class AbstractProductRepository(abc.ABC):
         order_id: str | None = None,
         batch_reference: str | None = None,
         backorders: bool = False,
+        expect_new_line: bool = False,
     ) -> Product | None:
-        """Lock and load the SKU with what a decision about these needs; None if no such SKU."""
+        """Lock and load the SKU with what a decision about these needs; None if no such SKU.
+
+        ``expect_new_line``: the line ``order_id`` is most likely new; a
+        repository may skip reading it and raise ``LineExists`` if it is not.
+        """
 
     @abc.abstractmethod
     def get_or_create(self, sku: str, *, now: datetime, backorders: bool = True) -> Product:
@@ -62,6 +81,10 @@ class AbstractProductRepository(abc.ABC):
     @abc.abstractmethod
     def flush(self) -> None:
         """Write every change made to the products handed out."""
+
+    def line_exists_after_all(self) -> bool:
+        """Whether a line loaded as new (``expect_new_line``) exists in fact."""
+        return False
 
 
 @dataclass
@@ -100,15 +123,20 @@ _BATCHES_WITH_STOCK_SQL = (
     f"SELECT {', '.join(_BATCH_FIELDS)} FROM {_BATCH} "  # noqa: S608 - names from model metadata
     "WHERE sku = %s AND (allocated_quantity < purchased_quantity{or_wanted})"
 )
-_LINE_SQL = (
-    f"SELECT id, order_id, qty, status, requested_at, allocated_at FROM {_LINE} "  # noqa: S608
-    "WHERE sku = %s AND order_id = %s"
-)
-_PARTS_SQL = f"""
-    SELECT a.qty, b.reference FROM {_PART} a JOIN {_BATCH} b ON b.id = a.batch_id
-    WHERE a.line_id = %s
+_LINE_SQL = f"""
+    SELECT l.id, l.order_id, l.qty, l.status, l.requested_at, l.allocated_at, a.qty, b.reference
+    FROM {_LINE} l
+    LEFT JOIN {_PART} a ON a.line_id = l.id
+    LEFT JOIN {_BATCH} b ON b.id = a.batch_id
+    WHERE l.sku = %s AND l.order_id = %s
     ORDER BY b.eta ASC NULLS FIRST, b.created_at, b.reference
 """  # noqa: S608 - names from model metadata
+_LINE_EXISTS_SQL = f"SELECT 1 FROM {_LINE} WHERE sku = %s AND order_id = %s"  # noqa: S608
+_LINE_COLUMNS = "order_id, sku, qty, status, requested_at, allocated_at"
+_INSERT_NEW_LINE_SQL = (
+    f"INSERT INTO {_LINE} ({_LINE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s) "  # noqa: S608
+    "ON CONFLICT (order_id, sku) DO NOTHING RETURNING id"
+)
 _UPDATE_BATCH_SQL = (
     f"UPDATE {_BATCH} SET purchased_quantity = %s, allocated_quantity = %s, eta = %s "  # noqa: S608
     "WHERE id = %s"
@@ -121,10 +149,40 @@ def _insert_one(table: str, values: dict) -> int:
     sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608 - our own names
     with connection.cursor() as cursor:
         if connection.features.can_return_columns_from_insert:
-            cursor.execute(sql + " RETURNING id", list(values.values()))
+            cursor.execute(*prepared(sql + " RETURNING id", list(values.values())))
             return cursor.fetchone()[0]
         cursor.execute(sql, list(values.values()))
         return cursor.lastrowid
+
+
+@functools.cache
+def _write_new_line_sql(parts: int, batches: int, verify: bool) -> str:
+    """One statement (PostgreSQL) that inserts a line and its parts and updates batches.
+
+    Parameters: the line's columns, then (batch id, qty) per part, then
+    (id, purchased, allocated, eta) per batch. It returns the line's id, or
+    no row when ``verify`` and the line already exists, and then writes nothing.
+    """
+    conflict = " ON CONFLICT (order_id, sku) DO NOTHING" if verify else ""
+    sql = (
+        f"WITH line AS (INSERT INTO {_LINE} ({_LINE_COLUMNS}) "  # noqa: S608 - our own names
+        f"VALUES (%s, %s, %s, %s, %s, %s){conflict} RETURNING id)"
+    )
+    if parts:
+        values = ", ".join(["(%s::bigint, %s::integer)"] * parts)
+        sql += (
+            f", parts AS (INSERT INTO {_PART} (line_id, batch_id, qty) "  # noqa: S608
+            f"SELECT line.id, v.batch_id, v.qty FROM line, (VALUES {values}) v (batch_id, qty))"
+        )
+    if batches:
+        values = ", ".join(["(%s::bigint, %s::integer, %s::integer, %s::date)"] * batches)
+        sql += (
+            f", batches AS (UPDATE {_BATCH} b SET purchased_quantity = v.purchased, "  # noqa: S608
+            "allocated_quantity = v.allocated, eta = v.eta "
+            f"FROM (VALUES {values}) v (id, purchased, allocated, eta) "
+            "WHERE b.id = v.id AND EXISTS (SELECT FROM line))"
+        )
+    return sql + " SELECT id FROM line"  # noqa: S608 - our own names
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -135,8 +193,13 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 class DjangoProductRepository(AbstractProductRepository):
-    def __init__(self) -> None:
+    def __init__(self, *, optimistic: bool = True, locked: Collection[str] = ()) -> None:
         super().__init__()
+        self.optimistic = optimistic
+        # SKUs whose row this transaction has locked already.
+        self.locked: set[str] = set(locked)
+        # Lines taken for new without reading them: sku -> order id.
+        self._unverified: dict[str, str] = {}
         self._snapshots: dict[str, _Snapshot] = {}
         # Batch ids by reference, for every batch known in this unit of work.
         self._batch_ids: dict[str, int] = {}
@@ -144,13 +207,21 @@ class DjangoProductRepository(AbstractProductRepository):
     # -- loading -------------------------------------------------------------
 
     def _lock(self, sku: str) -> bool:
+        if sku in self.locked:
+            return True
+        if not self._lock_row(sku):
+            return False
+        self.locked.add(sku)
+        return True
+
+    def _lock_row(self, sku: str) -> bool:
         # One row per SKU: locking it serialises every change to the SKU's
         # stock, so two requests for one SKU queue here and requests for
         # different SKUs never wait on each other. On SQLite the IMMEDIATE
         # transaction already holds the database's single write lock.
         sql = _LOCK_SQL + (" FOR UPDATE" if connection.features.has_select_for_update else "")
         with connection.cursor() as cursor:
-            cursor.execute(sql, [sku])
+            cursor.execute(*prepared(sql, [sku]))
             return cursor.fetchone() is not None
 
     def get(
@@ -160,14 +231,26 @@ class DjangoProductRepository(AbstractProductRepository):
         order_id: str | None = None,
         batch_reference: str | None = None,
         backorders: bool = False,
+        expect_new_line: bool = False,
     ) -> Product | None:
         if sku in self.seen:
             raise RuntimeError(f"product {sku!r} is already loaded in this unit of work")
         if not self._lock(sku):
             return None
+        if order_id is not None and expect_new_line and self.optimistic:
+            self._unverified[sku] = order_id
+            order_id = None
         return self._load(
             sku, order_id=order_id, batch_reference=batch_reference, backorders=backorders
         )
+
+    def line_exists_after_all(self) -> bool:
+        with connection.cursor() as cursor:
+            for sku, order_id in self._unverified.items():
+                cursor.execute(*prepared(_LINE_EXISTS_SQL, [sku, order_id]))
+                if cursor.fetchone() is not None:
+                    return True
+        return False
 
     def get_many(self, order_ids_by_sku: Mapping[str, Collection[str]]) -> dict[str, Product]:
         """Lock and load several SKUs for allocating these order ids; unknown SKUs are left out.
@@ -235,7 +318,7 @@ class DjangoProductRepository(AbstractProductRepository):
             or_wanted=f" OR reference IN ({', '.join(['%s'] * len(wanted))})" if wanted else ""
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [sku, *wanted])
+            cursor.execute(*prepared(sql, [sku, *wanted]))
             rows = [(*row[:5], _aware(row[5])) for row in cursor.fetchall()]
         batches = self._add_batches(snapshot, sku, rows)
         has_batches = bool(batches) or orm.Batch.objects.filter(product_id=sku).exists()
@@ -306,22 +389,14 @@ class DjangoProductRepository(AbstractProductRepository):
         return self._add_lines(snapshot, sku, rows, exclude)
 
     def _load_line(self, snapshot: _Snapshot, sku: str, order_id: str) -> list[Allocation]:
-        """The line (order_id, sku) with its parts, if it exists: the allocate path.
-
-        Usually the line is new, and the one plain lookup by the unique
-        (order_id, sku) key is all it costs; its parts are read only when it
-        exists (an idempotent repeat).
-        """
+        """The line (order_id, sku) with its parts, if it exists, in one query."""
         with connection.cursor() as cursor:
-            cursor.execute(_LINE_SQL, [sku, order_id])
-            found = cursor.fetchone()
-            if found is None:
-                return []
-            line_id, oid, qty, status, requested, allocated = found
-            line = (line_id, oid, qty, status, _aware(requested), _aware(allocated))
-            cursor.execute(_PARTS_SQL, [line_id])
-            rows = [(*line, part_qty, ref) for part_qty, ref in cursor.fetchall()]
-        return self._add_lines(snapshot, sku, rows or [(*line, None, None)])
+            cursor.execute(*prepared(_LINE_SQL, [sku, order_id]))
+            rows = [
+                (line_id, oid, qty, status, _aware(requested), _aware(allocated), part_qty, ref)
+                for line_id, oid, qty, status, requested, allocated, part_qty, ref in cursor
+            ]
+        return self._add_lines(snapshot, sku, rows)
 
     def _add_lines(self, snapshot: _Snapshot, sku: str, rows, exclude=()) -> list[Allocation]:
         """Domain allocations from (line..., part qty, part batch) rows, in the snapshot."""
@@ -375,50 +450,15 @@ class DjangoProductRepository(AbstractProductRepository):
         sku = product.sku
         batches = {b.reference: b for b in product.batches}
         allocations = {a.order_id: a for a in product.allocations}
+        unverified = self._unverified.pop(sku, None)
 
-        # 1. Lines that are gone, and parts that moved, leave first, so batch
-        #    rows can be deleted and parts inserted without clashing.
         gone_lines = [row.id for oid, row in snapshot.lines.items() if oid not in allocations]
         moved = [
             row.id
             for oid, row in snapshot.lines.items()
             if oid in allocations and tuple(allocations[oid].parts) != row.parts
         ]
-        if gone_lines or moved:
-            orm.Allocation.objects.filter(line_id__in=gone_lines + moved).delete()
-        if gone_lines:
-            orm.OrderLine.objects.filter(id__in=gone_lines).delete()
-
-        # 2. Batches: new, changed, gone.
-        new_batches = [
-            orm.Batch(
-                reference=b.reference,
-                product_id=sku,
-                purchased_quantity=b.purchased_quantity,
-                allocated_quantity=b.allocated_quantity,
-                eta=b.eta,
-                created_at=b.created_at,
-            )
-            for ref, b in batches.items()
-            if ref not in snapshot.batches
-        ]
-        if new_batches:
-            try:
-                # A savepoint, so that a duplicate reference (another SKU's
-                # batch, created concurrently) is reported, not left to poison
-                # the transaction.
-                with transaction.atomic():
-                    orm.Batch.objects.bulk_create(new_batches)
-            except IntegrityError as error:
-                refs = [b.reference for b in new_batches]
-                taken = list(
-                    orm.Batch.objects.filter(reference__in=refs).values_list("reference", flat=True)
-                )
-                if taken:
-                    raise DuplicateBatch(taken[0]) from error
-                raise
-            for row in new_batches:
-                self._batch_ids[row.reference] = row.id
+        new_batches = [b for ref, b in batches.items() if ref not in snapshot.batches]
         changed = [
             b
             for ref, b in batches.items()
@@ -430,6 +470,48 @@ class DjangoProductRepository(AbstractProductRepository):
             )
             != (b.purchased_quantity, b.allocated_quantity, b.eta)
         ]
+        gone_batches = [row.id for ref, row in snapshot.batches.items() if ref not in batches]
+        new_lines = [a for oid, a in allocations.items() if oid not in snapshot.lines]
+        restated = [
+            orm.OrderLine(
+                id=row.id,
+                status=allocations[oid].status.value,
+                allocated_at=allocations[oid].allocated_at,
+            )
+            for oid, row in snapshot.lines.items()
+            if oid in allocations
+            and (row.status, row.allocated_at)
+            != (allocations[oid].status.value, allocations[oid].allocated_at)
+        ]
+
+        if (
+            connection.vendor == "postgresql"
+            and len(new_lines) == 1
+            and not (gone_lines or moved or new_batches or gone_batches or restated)
+        ):
+            # The allocate path: a new line, its parts, the batches they take
+            # from. One statement.
+            self._write_new_line(snapshot, sku, new_lines[0], changed, verify=unverified)
+            return
+
+        # 1. Lines that are gone, and parts that moved, leave first, so batch
+        #    rows can be deleted and parts inserted without clashing.
+        if gone_lines or moved:
+            orm.Allocation.objects.filter(line_id__in=gone_lines + moved).delete()
+        if gone_lines:
+            orm.OrderLine.objects.filter(id__in=gone_lines).delete()
+
+        # 2. New lines: a line taken for new is inserted first, before
+        #    anything else is written, in case it exists after all.
+        if new_lines:
+            for allocation, line_id in zip(
+                new_lines, self._insert_lines(sku, new_lines, verify=unverified), strict=True
+            ):
+                snapshot.lines[allocation.order_id] = _LineRow(line_id, "", None, ())
+
+        # 3. Batches: new, changed, gone.
+        if new_batches:
+            self._insert_batches(sku, new_batches)
         if changed:
             adapt_date = connection.ops.adapt_datefield_value
             with connection.cursor() as cursor:
@@ -443,31 +525,10 @@ class DjangoProductRepository(AbstractProductRepository):
                             self._batch_ids[batch.reference],
                         ],
                     )
-        gone_batches = [row.id for ref, row in snapshot.batches.items() if ref not in batches]
         if gone_batches:
             orm.Batch.objects.filter(id__in=gone_batches).delete()
 
-        # 3. New lines, lines whose status moved, then every new part.
-        new_lines = [a for oid, a in allocations.items() if oid not in snapshot.lines]
-        line_ids = {oid: row.id for oid, row in snapshot.lines.items()}
-        if new_lines:
-            for allocation, line_id in zip(
-                new_lines, self._insert_lines(sku, new_lines), strict=True
-            ):
-                line_ids[allocation.order_id] = line_id
-                snapshot.lines[allocation.order_id] = _LineRow(line_id, "", None, ())
-        restated = [
-            orm.OrderLine(
-                id=row.id,
-                status=allocations[oid].status.value,
-                allocated_at=allocations[oid].allocated_at,
-            )
-            for oid, row in snapshot.lines.items()
-            if oid in allocations
-            and row.status
-            and (row.status, row.allocated_at)
-            != (allocations[oid].status.value, allocations[oid].allocated_at)
-        ]
+        # 4. Lines whose status moved, then every new part.
         if len(restated) == 1:
             orm.OrderLine.objects.filter(id=restated[0].id).update(
                 status=restated[0].status, allocated_at=restated[0].allocated_at
@@ -475,7 +536,11 @@ class DjangoProductRepository(AbstractProductRepository):
         elif restated:
             orm.OrderLine.objects.bulk_update(restated, ["status", "allocated_at"])
         new_parts = [
-            {"line_id": line_ids[oid], "batch_id": self._batch_ids[p.batch_reference], "qty": p.qty}
+            {
+                "line_id": snapshot.lines[oid].id,
+                "batch_id": self._batch_ids[p.batch_reference],
+                "qty": p.qty,
+            }
             for oid, a in allocations.items()
             if tuple(a.parts) != snapshot.lines[oid].parts
             for p in a.parts
@@ -485,8 +550,81 @@ class DjangoProductRepository(AbstractProductRepository):
         elif new_parts:
             orm.Allocation.objects.bulk_create(orm.Allocation(**part) for part in new_parts)
 
-    def _insert_lines(self, sku: str, allocations: list[Allocation]) -> list[int]:
-        """Insert new lines; their ids in the same order."""
+    def _insert_batches(self, sku: str, batches: list[Batch]) -> None:
+        rows = [
+            orm.Batch(
+                reference=b.reference,
+                product_id=sku,
+                purchased_quantity=b.purchased_quantity,
+                allocated_quantity=b.allocated_quantity,
+                eta=b.eta,
+                created_at=b.created_at,
+            )
+            for b in batches
+        ]
+        try:
+            # A savepoint, so that a duplicate reference (another SKU's
+            # batch, created concurrently) is reported, not left to poison
+            # the transaction.
+            with transaction.atomic():
+                orm.Batch.objects.bulk_create(rows)
+        except IntegrityError as error:
+            refs = [row.reference for row in rows]
+            taken = list(
+                orm.Batch.objects.filter(reference__in=refs).values_list("reference", flat=True)
+            )
+            if taken:
+                raise DuplicateBatch(taken[0]) from error
+            raise
+        for row in rows:
+            self._batch_ids[row.reference] = row.id
+
+    def _write_new_line(
+        self,
+        snapshot: _Snapshot,
+        sku: str,
+        allocation: Allocation,
+        changed: list[Batch],
+        *,
+        verify: str | None,
+    ) -> None:
+        adapt_datetime = connection.ops.adapt_datetimefield_value
+        adapt_date = connection.ops.adapt_datefield_value
+        params = [
+            allocation.order_id,
+            sku,
+            allocation.qty,
+            allocation.status.value,
+            adapt_datetime(allocation.requested_at),
+            adapt_datetime(allocation.allocated_at),
+        ]
+        for part in allocation.parts:
+            params += [self._batch_ids[part.batch_reference], part.qty]
+        for batch in changed:
+            params += [
+                self._batch_ids[batch.reference],
+                batch.purchased_quantity,
+                batch.allocated_quantity,
+                adapt_date(batch.eta),
+            ]
+        sql = _write_new_line_sql(
+            len(allocation.parts), len(changed), verify == allocation.order_id
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(*prepared(sql, params))
+            row = cursor.fetchone()
+        if row is None:
+            raise LineExists(allocation.order_id, sku)
+        snapshot.lines[allocation.order_id] = _LineRow(row[0], "", None, ())
+
+    def _insert_lines(
+        self, sku: str, allocations: list[Allocation], *, verify: str | None = None
+    ) -> list[int]:
+        """Insert new lines; their ids in the same order.
+
+        The line ``verify`` (an order id taken for new without reading it) is
+        inserted only if it does not exist, else ``LineExists`` is raised.
+        """
         if len(allocations) == 1:
             # The allocate path: one plain INSERT.
             allocation = allocations[0]
@@ -499,7 +637,16 @@ class DjangoProductRepository(AbstractProductRepository):
                 "requested_at": adapt(allocation.requested_at),
                 "allocated_at": adapt(allocation.allocated_at),
             }
-            return [_insert_one(_LINE, values)]
+            if verify != allocation.order_id:
+                return [_insert_one(_LINE, values)]
+            with connection.cursor() as cursor:
+                cursor.execute(*prepared(_INSERT_NEW_LINE_SQL, list(values.values())))
+                row = cursor.fetchone()
+            if row is None:
+                raise LineExists(allocation.order_id, sku)
+            return [row[0]]
+        if verify is not None:
+            raise RuntimeError("a line taken for new is only ever written alone")
         rows = orm.OrderLine.objects.bulk_create(
             orm.OrderLine(
                 order_id=a.order_id,

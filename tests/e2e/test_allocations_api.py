@@ -90,6 +90,19 @@ def test_repeating_an_allocation_returns_200_with_the_same_line_and_changes_noth
     assert len(api.get("/api/allocations/").json()["results"]) == 1
 
 
+def test_repeating_an_allocation_once_stock_has_run_out_returns_it_not_out_of_stock(api):
+    # The repeat is first taken for a new line (not read), which the rules
+    # refuse for lack of stock: the existing line must answer, not that error.
+    create_batch(api, "b1", qty=4)
+    first = allocated(api, "o1", qty=4)
+
+    response = allocate(api, "o1", qty=4)
+
+    assert response.status_code == 200
+    assert response.json() == first
+    assert stock(api, "b1") == (4, 4, 0)
+
+
 def test_repeating_a_backordered_line_returns_it_unchanged(api):
     create_batch(api, "b1", qty=10)
     first = allocated(api, "o1", qty=4)

@@ -1,7 +1,8 @@
 """The unit of work: commit, rollback, and bounded retries of transient errors."""
 
 import pytest
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from allocation import models as orm
 from allocation import services, unit_of_work
@@ -155,3 +156,54 @@ def test_busy_and_unavailable_reach_api_clients_as_503(api, monkeypatch):
         "detail": "The database cannot be reached; please retry shortly.",
         "code": "unavailable",
     }
+
+
+# A repeated allocation is first taken for a new line without reading it; the
+# wrong guess is found when writing it (the insert conflicts) or when a rule
+# refuses it (no stock left), and the use case goes again in the same
+# transaction, reading the line. Outside any test transaction, so that the
+# unit of work owns a real transaction as it does in a request.
+
+
+def same_line(a, b) -> bool:
+    fields = ("line", "status", "parts", "requested_at")
+    return all(getattr(a, name) == getattr(b, name) for name in fields)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_repeat_found_when_writing_is_answered_from_the_line_in_one_transaction():
+    services.add_batch(reference="r1", sku="RUG", purchased_quantity=10)
+    first = services.allocate(order_id="o1", sku="RUG", qty=4)
+
+    with CaptureQueriesContext(connection) as queries:
+        again = services.allocate(order_id="o1", sku="RUG", qty=4)
+
+    assert (first.created, again.created) == (True, False)
+    assert same_line(again.allocation, first.allocation)
+    assert not connection.in_atomic_block
+    assert orm.Batch.objects.get(reference="r1").allocated_quantity == 4
+    assert orm.OrderLine.objects.filter(order_id="o1").count() == 1
+    # One transaction, the SKU locked once: BEGIN, lock, batches, the write
+    # that conflicts (SQLite: the line's insert), then the line and the
+    # batches again (the lock is held), and ROLLBACK: nothing to commit.
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert len(statements) == 7, statements
+    assert [s.split()[0] for s in statements if s.startswith(("BEGIN", "ROLLBACK", "COMMIT"))] == [
+        "BEGIN",
+        "ROLLBACK",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_repeat_refused_as_new_for_lack_of_stock_is_answered_from_the_line():
+    services.add_batch(reference="r1", sku="RUG", purchased_quantity=4)
+    first = services.allocate(order_id="o1", sku="RUG", qty=4)
+    with pytest.raises(OutOfStock):
+        services.allocate(order_id="o2", sku="RUG", qty=1)
+
+    again = services.allocate(order_id="o1", sku="RUG", qty=4)
+
+    assert again.created is False
+    assert same_line(again.allocation, first.allocation)
+    assert not connection.in_atomic_block
+    assert orm.Batch.objects.get(reference="r1").allocated_quantity == 4
