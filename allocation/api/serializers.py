@@ -14,7 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils import html
 
-from domain.model import IDENTIFIER_PATTERN, MAX_QUANTITY, BatchStatus, LineStatus
+from domain.model import IDENTIFIER_PATTERN, MAX_QUANTITY, BatchStatus, LineStatus, is_identifier
 
 _identifier_validator = RegexValidator(
     rf"\A{IDENTIFIER_PATTERN}\Z",
@@ -121,11 +121,38 @@ class BatchDetailSerializer(BatchSerializer):
 
 # -- lines ------------------------------------------------------------------------
 
+# Unbound fields whose to_representation the hot serializers call directly.
+_CHAR = serializers.CharField()
+_INTEGER = serializers.IntegerField()
+_DATETIME = serializers.DateTimeField()
+_LINE_STATUS = serializers.ChoiceField(choices=LINE_STATUSES)
+
+
+def _represent(field: serializers.Field, value):
+    """A value as ``Serializer.to_representation`` gives it through ``field`` (None stays None)."""
+    return None if value is None else field.to_representation(value)
+
 
 class LineInputSerializer(serializers.Serializer):
     order_id = IdentifierField()
     sku = IdentifierField()
     qty = quantity_field(1)
+
+    def run_validation(self, data=serializers.empty):
+        # Every allocation comes through here. A well-formed JSON body is
+        # taken as it is, without building the fields; anything else goes
+        # through them and gets their error messages. Both give the same
+        # answers (tests/unit/test_serializers.py checks it on random input).
+        if type(data) is dict:
+            order_id, sku, qty = data.get("order_id"), data.get("sku"), data.get("qty")
+            if (
+                is_identifier(order_id)
+                and is_identifier(sku)
+                and type(qty) is int
+                and 1 <= qty <= MAX_QUANTITY
+            ):
+                return {"order_id": order_id, "sku": sku, "qty": qty}
+        return super().run_validation(data)
 
 
 class LinePartSerializer(serializers.Serializer):
@@ -140,6 +167,19 @@ class LineSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=LINE_STATUSES)
     batches = serializers.SerializerMethodField()
     requested_at = serializers.DateTimeField()
+
+    def to_representation(self, line) -> dict:
+        # What the fields above give, field by field, without building them
+        # for every response: each allocation and each listed line is one.
+        # (tests/unit/test_serializers.py compares both.)
+        return {
+            "order_id": _represent(_CHAR, line.order_id),
+            "sku": _represent(_CHAR, line.sku),
+            "qty": _represent(_INTEGER, line.qty),
+            "status": _represent(_LINE_STATUS, line.status),
+            "batches": self.get_batches(line),
+            "requested_at": _represent(_DATETIME, line.requested_at),
+        }
 
     @extend_schema_field(LinePartSerializer(many=True))
     def get_batches(self, line) -> list[dict]:
