@@ -269,6 +269,11 @@ def main() -> int:
         default=[],
         help="extra gunicorn argument for product and floor alike (what-if runs, e.g. --preload)",
     )
+    parser.add_argument(
+        "--floor-prepared",
+        action="store_true",
+        help="what-if: the floor on the product's database backend (prepared statements)",
+    )
     parser.add_argument("--keep-databases", action="store_true")
     parser.add_argument(
         "--setup-only", action="store_true", help="create and seed the databases, keep them, stop"
@@ -314,7 +319,10 @@ def main() -> int:
         return env
 
     def floor_env(db: str) -> dict[str, str]:
-        return {**product_env(db), "DJANGO_SETTINGS_MODULE": "bench.floor.settings"}
+        env = {**product_env(db), "DJANGO_SETTINGS_MODULE": "bench.floor.settings"}
+        if args.floor_prepared:
+            env["FLOOR_PREPARED"] = "1"
+        return env
 
     servers: list[Server] = []
     recorder = Recorder()
@@ -322,7 +330,7 @@ def main() -> int:
         "command": " ".join(["bench/perf.py", *sys.argv[1:]]),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine(),
-        "config": cfg,
+        "config": {**cfg, "floor_prepared": args.floor_prepared},
         "targets": TARGETS,
     }
     load_before = os.getloadavg()

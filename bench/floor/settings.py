@@ -22,6 +22,10 @@ TIME_ZONE = "UTC"
 
 DATABASES = {"default": env.db_url("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+if env.bool("FLOOR_PREPARED", default=False):
+    # What-if (bench/perf.py --floor-prepared): the product's backend, whose
+    # prepared statements the floor's queries then use as the product's do.
+    DATABASES["default"]["ENGINE"] = "allocation.db.postgresql"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],

@@ -6,6 +6,11 @@ add the quantity to that batch. Plain SQL on the product's own tables, no
 authentication, no domain layer, no splitting, no idempotency check (the
 unique constraint still refuses a repeat). It is what a minimal correct
 implementation costs, and nothing more.
+
+On Django's own PostgreSQL backend (the default) ``prepared`` leaves each
+statement as it is; with ``FLOOR_PREPARED=1`` (``bench/perf.py
+--floor-prepared``) the floor runs on the product's backend and prepares them
+once per connection, as the product does.
 """
 
 from django.db import IntegrityError, connection, transaction
@@ -13,6 +18,8 @@ from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from allocation.db import prepared
 
 LOCK_BATCHES = """
     SELECT id, reference, purchased_quantity - allocated_quantity
@@ -43,15 +50,15 @@ class AllocateView(APIView):
         now = timezone.now()
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(LOCK_BATCHES, [sku])
+                cursor.execute(*prepared(LOCK_BATCHES, [sku]))
                 chosen = next(((i, ref) for i, ref, free in cursor.fetchall() if free >= qty), None)
                 if chosen is None:
                     return Response({"code": "out_of_stock"}, status=409)
                 batch_id, reference = chosen
-                cursor.execute(INSERT_LINE, [order_id, sku, qty, now, now])
+                cursor.execute(*prepared(INSERT_LINE, [order_id, sku, qty, now, now]))
                 (line_id,) = cursor.fetchone()
-                cursor.execute(INSERT_PART, [line_id, batch_id, qty])
-                cursor.execute(ADD_TO_BATCH, [qty, batch_id])
+                cursor.execute(*prepared(INSERT_PART, [line_id, batch_id, qty]))
+                cursor.execute(*prepared(ADD_TO_BATCH, [qty, batch_id]))
         except IntegrityError:
             return Response({"code": "line_conflict"}, status=409)
         body = {
