@@ -13,6 +13,7 @@ import weakref
 
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
@@ -81,5 +82,6 @@ class TokenAuthentication(authentication.TokenAuthentication):
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         if perms is not None:
             user._perm_cache = set(perms.split(_SEPARATOR)) if perms else set()
-        # request.auth: the token, as DRF gives it (built, not fetched again).
-        return user, Token(key=key, user=user)
+        # request.auth: the token, as DRF gives it (built only if asked for,
+        # not fetched again).
+        return user, SimpleLazyObject(lambda: Token(key=key, user=user))

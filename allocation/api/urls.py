@@ -13,13 +13,12 @@ class Router(DefaultRouter):
 
 
 router = Router()
-router.register("batches", views.BatchViewSet, basename="batch")
+# Allocations first: URLs resolve in order, and they are the busiest route.
 router.register("allocations", views.AllocationViewSet, basename="allocation")
+router.register("batches", views.BatchViewSet, basename="batch")
 router.register("products", views.ProductViewSet, basename="product")
 
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     # Only well-formed identifiers reach a view; anything else (a NUL byte,
     # which PostgreSQL refuses in a query, an over-long value) falls through
     # to the JSON 404 below, as nothing by that name can exist.
@@ -29,6 +28,8 @@ urlpatterns = [
         name="allocation-detail",
     ),
     *router.urls,
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     # Anything else under /api/ is a JSON 404, never Django's HTML page.
     # [\s\S], not ".": a path with an encoded newline is an unknown route too.
     re_path(r"^[\s\S]*\Z", api_not_found),
