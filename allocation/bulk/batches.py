@@ -33,7 +33,14 @@ from allocation import models as orm
 from allocation import services
 from allocation.bulk import fields
 from allocation.bulk.reading import ErrorList, InvalidInput, Record, RowError
-from allocation.bulk.staging import StagingTable, column, is_distinct, on_postgres, table
+from allocation.bulk.staging import (
+    StagingTable,
+    column,
+    identifier_type,
+    is_distinct,
+    on_postgres,
+    table,
+)
 from domain.model import LineStatus
 
 COLUMNS = ("reference", "sku", "purchased_quantity", "eta")
@@ -78,14 +85,14 @@ class _Loader:
             "bulk_batch_rows",
             [
                 ("line", "bigint NOT NULL"),
-                ("reference", "varchar(255) NOT NULL"),
-                ("sku", "varchar(255) NOT NULL"),
+                ("reference", identifier_type()),
+                ("sku", identifier_type()),
                 ("purchased_quantity", "integer NOT NULL"),
                 # SQLite stores dates as ISO text, as Django does.
                 ("eta", "date" if pg else "text"),
             ],
         )
-        self.complex = StagingTable("bulk_batch_skus", [("sku", "varchar(255) PRIMARY KEY")])
+        self.complex = StagingTable("bulk_batch_skus", [("sku", identifier_type("PRIMARY KEY"))])
         self.errors = ErrorList()
         self.names = {
             "rows": self.staging.name,

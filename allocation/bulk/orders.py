@@ -31,7 +31,7 @@ from django.utils import timezone
 from allocation import models as orm
 from allocation.bulk import fields
 from allocation.bulk.reading import ErrorList, InvalidInput, Record, RowError
-from allocation.bulk.staging import StagingTable, on_postgres, table
+from allocation.bulk.staging import StagingTable, identifier_type, on_postgres, table
 from allocation.unit_of_work import DjangoUnitOfWork
 from domain.exceptions import InvalidSku, LineConflict, OutOfStock
 from domain.model import Allocation, OrderLine
@@ -76,8 +76,8 @@ def allocate_orders(
             "bulk_order_outcomes",
             [
                 ("line", "bigint PRIMARY KEY"),
-                ("order_id", "varchar(255) NOT NULL"),
-                ("sku", "varchar(255) NOT NULL"),
+                ("order_id", identifier_type()),
+                ("sku", identifier_type()),
                 ("qty", "integer NOT NULL"),
                 ("outcome", "varchar(32) NOT NULL"),
                 ("batches", "text NOT NULL"),
@@ -110,8 +110,8 @@ def _stage(records: Iterable[Record]) -> tuple[StagingTable, int]:
         "bulk_order_lines",
         [
             ("line", "bigint NOT NULL"),
-            ("order_id", "varchar(255) NOT NULL"),
-            ("sku", "varchar(255) NOT NULL"),
+            ("order_id", identifier_type()),
+            ("sku", identifier_type()),
             ("qty", "integer NOT NULL"),
         ],
     )

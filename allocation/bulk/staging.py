@@ -28,6 +28,17 @@ def on_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+def identifier_type(constraint: str = "NOT NULL") -> str:
+    """The SQL type of a staged identifier (reference, SKU, order id).
+
+    On PostgreSQL in the "C" collation, as the tables' identifier columns
+    are: sorting staged rows then gives the real indexes' order whatever the
+    server's locale (and byte-wise comparison is the cheapest there is).
+    """
+    collate = ' COLLATE "C"' if on_postgres() else ""
+    return f"varchar(255){collate} {constraint}"
+
+
 def table(name: str) -> str:
     """A model's table name, quoted for raw SQL (``table(orm.Batch)``)."""
     return connection.ops.quote_name(name._meta.db_table if hasattr(name, "_meta") else name)
