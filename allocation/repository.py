@@ -25,6 +25,7 @@ answered with the error a new line would get.
 from __future__ import annotations
 
 import abc
+import contextlib
 import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -200,9 +201,17 @@ class DjangoProductRepository(AbstractProductRepository):
         self.locked: set[str] = set(locked)
         # Lines taken for new without reading them: sku -> order id.
         self._unverified: dict[str, str] = {}
+        self._open_cursor = None
         self._snapshots: dict[str, _Snapshot] = {}
         # Batch ids by reference, for every batch known in this unit of work.
         self._batch_ids: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def _cursor(self):
+        """The repository's own cursor, opened once for the few statements of a use case."""
+        if self._open_cursor is None:
+            self._open_cursor = connection.cursor()
+        yield self._open_cursor
 
     # -- loading -------------------------------------------------------------
 
@@ -220,7 +229,7 @@ class DjangoProductRepository(AbstractProductRepository):
         # different SKUs never wait on each other. On SQLite the IMMEDIATE
         # transaction already holds the database's single write lock.
         sql = _LOCK_SQL + (" FOR UPDATE" if connection.features.has_select_for_update else "")
-        with connection.cursor() as cursor:
+        with self._cursor() as cursor:
             cursor.execute(*prepared(sql, [sku]))
             return cursor.fetchone() is not None
 
@@ -317,7 +326,7 @@ class DjangoProductRepository(AbstractProductRepository):
         sql = _BATCHES_WITH_STOCK_SQL.format(
             or_wanted=f" OR reference IN ({', '.join(['%s'] * len(wanted))})" if wanted else ""
         )
-        with connection.cursor() as cursor:
+        with self._cursor() as cursor:
             cursor.execute(*prepared(sql, [sku, *wanted]))
             rows = [(*row[:5], _aware(row[5])) for row in cursor.fetchall()]
         batches = self._add_batches(snapshot, sku, rows)
@@ -610,7 +619,7 @@ class DjangoProductRepository(AbstractProductRepository):
         sql = _write_new_line_sql(
             len(allocation.parts), len(changed), verify == allocation.order_id
         )
-        with connection.cursor() as cursor:
+        with self._cursor() as cursor:
             cursor.execute(*prepared(sql, params))
             row = cursor.fetchone()
         if row is None:

@@ -510,3 +510,24 @@ def test_hostile_filter_values_never_fail(api, url):
     assert response.status_code in (200, 400), response.content
     if response.status_code == 200:
         assert response.json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    "headers, query, expected",
+    [
+        ({}, "", "application/json"),
+        ({"HTTP_ACCEPT": "*/*"}, "", "application/json"),
+        ({"HTTP_ACCEPT": "application/json"}, "", "application/json"),
+        ({"HTTP_ACCEPT": "text/html"}, "", "text/html; charset=utf-8"),
+        ({"HTTP_ACCEPT": "text/html"}, "?format=api", "text/html; charset=utf-8"),
+        ({"HTTP_ACCEPT": "*/*"}, "?format=json", "application/json"),
+        ({"HTTP_ACCEPT": "application/json; indent=2"}, "", "application/json"),
+    ],
+)
+def test_common_accept_headers_answer_as_full_negotiation_does(api, headers, query, expected):
+    # The answer for the common headers is remembered after the first
+    # request; asking twice checks the remembered one too.
+    for _ in range(2):
+        response = api.get(f"/api/batches/{query}", **headers)
+        assert response.status_code == 200
+        assert response["Content-Type"] == expected
