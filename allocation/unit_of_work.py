@@ -106,7 +106,8 @@ class DjangoUnitOfWork(AbstractUnitOfWork):
         # Whether the repository may take a line for new without reading it
         # (see allocation.repository); off once that guess was wrong.
         self.optimistic = True
-        # Kept open after such a wrong guess, for the use case's second run.
+        # Kept open after such a wrong guess, for the use case's second run,
+        # with the SKUs it has locked already.
         self._held: transaction.Atomic | None = None
         self._locked: set[str] = set()
 
@@ -115,9 +116,11 @@ class DjangoUnitOfWork(AbstractUnitOfWork):
         if self._held is None:
             self._atomic = transaction.atomic()
             self._atomic.__enter__()
+            locked: set[str] = set()  # a new transaction holds no lock yet
         else:
             self._atomic, self._held = self._held, None
-        self.products = DjangoProductRepository(optimistic=self.optimistic, locked=self._locked)
+            locked = self._locked
+        self.products = DjangoProductRepository(optimistic=self.optimistic, locked=locked)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -126,9 +129,13 @@ class DjangoUnitOfWork(AbstractUnitOfWork):
             # new: it may not refuse the line that exists). Nothing has been
             # written, and the SKU stays locked: keep the transaction open
             # and let run() go again in it, reading the line.
-            wrong_guess = isinstance(exc, LineExists) or (
-                isinstance(exc, DomainError) and self.products.line_exists_after_all()
-            )
+            try:
+                wrong_guess = isinstance(exc, LineExists) or (
+                    isinstance(exc, DomainError) and self.products.line_exists_after_all()
+                )
+            except BaseException as error:
+                self._atomic.__exit__(type(error), error, error.__traceback__)
+                raise
             if wrong_guess:
                 self._held, self._locked = self._atomic, self.products.locked
                 if not isinstance(exc, LineExists):

@@ -207,3 +207,33 @@ def test_a_repeat_refused_as_new_for_lack_of_stock_is_answered_from_the_line():
     assert same_line(again.allocation, first.allocation)
     assert not connection.in_atomic_block
     assert orm.Batch.objects.get(reference="r1").allocated_quantity == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_unit_of_work_used_again_after_a_repeat_locks_again_in_its_next_transaction(
+    monkeypatch,
+):
+    from allocation.repository import DjangoProductRepository
+
+    locked_rows = []
+    lock_row = DjangoProductRepository._lock_row
+
+    def counting(self, sku):
+        locked_rows.append(sku)
+        return lock_row(self, sku)
+
+    monkeypatch.setattr(DjangoProductRepository, "_lock_row", counting)
+    services.add_batch(reference="r1", sku="RUG", purchased_quantity=10)
+    locked_rows.clear()
+    uow = DjangoUnitOfWork()
+
+    services.allocate(order_id="o1", sku="RUG", qty=1, uow=uow)
+    repeat = services.allocate(order_id="o1", sku="RUG", qty=1, uow=uow)
+    assert repeat.created is False
+    assert locked_rows == ["RUG", "RUG"]  # the repeat's second run reused its lock
+
+    services.allocate(order_id="o2", sku="RUG", qty=1, uow=uow)
+
+    assert locked_rows == ["RUG", "RUG", "RUG"]  # a new transaction, locked anew
+    assert not connection.in_atomic_block
+    assert orm.Batch.objects.get(reference="r1").allocated_quantity == 2
