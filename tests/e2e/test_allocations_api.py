@@ -150,6 +150,18 @@ def test_the_same_line_with_another_qty_is_a_409_line_conflict(api):
     assert stock(api, "b1") == (10, 3, 7)
 
 
+def test_another_qty_once_stock_has_run_out_is_still_a_line_conflict_not_out_of_stock(api):
+    # Taken for a new line first, the repeat is refused for lack of stock;
+    # the line that exists must answer instead: a conflict.
+    create_batch(api, "b1", qty=3)
+    first = allocated(api, "o1", qty=3)
+
+    assert_error(allocate(api, "o1", qty=4), 409, "line_conflict")
+
+    assert get_line(api, "o1") == first
+    assert stock(api, "b1") == (3, 3, 0)
+
+
 def test_one_order_may_have_one_line_per_sku(api):
     create_batch(api, "red", qty=10)
     create_batch(api, "blue", sku="BLUE", qty=10)
