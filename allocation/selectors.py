@@ -1,19 +1,27 @@
-"""The read side: querysets and summaries for lists, details and reports.
+"""The read side: every read query, for the API, the admin and the commands.
 
 Reads never go through the aggregate: they ask the database for exactly what
-a page shows, in preference order, with related rows fetched up front.
+a page or report shows, in preference order, with related rows fetched up
+front. Writes are ``allocation.services``; nothing here changes a row.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import date
 
-from django.db.models import F, Prefetch, Sum
+from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from allocation import models as orm
 from domain.exceptions import BatchNotFound, LineNotFound, ProductNotFound
 from domain.model import LineStatus
+
+#: Rows fetched per round trip by the reports that stream (server-side cursor on PostgreSQL).
+CHUNK = 2000
+ALLOCATED = LineStatus.ALLOCATED.value
+BACKORDERED = LineStatus.BACKORDERED.value
 
 PART_PREFERENCE = (
     F("batch__eta").asc(nulls_first=True),
@@ -36,11 +44,15 @@ def batch_detail(reference: str) -> orm.Batch:
     return batch
 
 
+def line_parts() -> QuerySet:
+    """Parts with their batches, in preference order: what a line's ``batches`` lists."""
+    return orm.Allocation.objects.select_related("batch").order_by(*PART_PREFERENCE)
+
+
 def lines():
-    parts = orm.Allocation.objects.select_related("batch").order_by(*PART_PREFERENCE)
-    return orm.OrderLine.objects.prefetch_related(Prefetch("parts", queryset=parts)).order_by(
-        "order_id", "product_id"
-    )
+    return orm.OrderLine.objects.prefetch_related(
+        Prefetch("parts", queryset=line_parts())
+    ).order_by("order_id", "product_id")
 
 
 def line(order_id: str, sku: str) -> orm.OrderLine:
@@ -77,3 +89,212 @@ def product_summary(sku: str) -> ProductSummary:
         backordered_quantity=backordered,
         batches=stock,
     )
+
+
+# -- the admin -----------------------------------------------------------------
+
+
+def skus(limit: int) -> list[str]:
+    """Up to ``limit`` SKUs, in order (one bounded query however many there are)."""
+    return list(orm.Product.objects.order_by("sku").values_list("sku", flat=True)[:limit])
+
+
+def recent_parts_on_batch(batch_id: int, limit: int) -> list[orm.Allocation]:
+    """Up to ``limit`` parts held on a batch, with their lines, most recently allocated first."""
+    return list(
+        orm.Allocation.objects.filter(batch_id=batch_id)
+        .select_related("line")
+        .order_by(F("line__allocated_at").desc(nulls_last=True), "line__order_id")[:limit]
+    )
+
+
+def lines_held(batches: Iterable[orm.Batch]) -> dict[int, int]:
+    """{batch id: how many lines hold a part on it}, for the batches that hold any."""
+    return dict(
+        orm.Allocation.objects.filter(batch__in=batches)
+        .values("batch")
+        .annotate(lines=Count("line"))
+        .values_list("batch", "lines")
+    )
+
+
+def _per_product(queryset: QuerySet, aggregate) -> Coalesce:
+    """``aggregate`` over ``queryset``'s rows of the outer product, 0 when there are none."""
+    total = (
+        queryset.filter(product=OuterRef("pk"))
+        .order_by()
+        .values("product")
+        .annotate(total=aggregate)
+        .values("total")
+    )
+    return Coalesce(Subquery(total, output_field=IntegerField()), 0)
+
+
+def stock_levels(search: str = "") -> QuerySet:
+    """Every SKU that has batches or waiting lines, with its stock totals, by SKU.
+
+    The totals come from correlated subqueries, one per table, never from a
+    join of batches and lines (a join would multiply each sum by the other
+    side's row count).
+    """
+    batches = orm.Batch.objects.all()
+    backorders = orm.OrderLine.objects.filter(status=BACKORDERED)
+    products = orm.Product.objects.annotate(
+        batch_count=_per_product(batches, Count("pk")),
+        purchased=_per_product(batches, Sum("purchased_quantity")),
+        allocated=_per_product(batches, Sum("allocated_quantity")),
+        backordered=_per_product(backorders, Sum("qty")),
+        backordered_lines=_per_product(backorders, Count("pk")),
+    )
+    # A product row outlives its last batch; a SKU with nothing at all is noise.
+    products = products.filter(Q(batch_count__gt=0) | Q(backordered_lines__gt=0))
+    if search:
+        products = products.filter(sku__icontains=search)
+    return products.order_by("sku")
+
+
+# -- the pick list (export_allocations) ----------------------------------------
+
+
+def pick_list(
+    *, order_id: str | None = None, sku: str | None = None
+) -> Iterator[tuple[str, str, int, str, date | None]]:
+    """``(order_id, sku, qty, batch reference, batch eta)`` per part, streamed.
+
+    In the order the SPEC fixes (order_id, sku, then the parts in preference
+    order, as the API lists a line's batches), read through
+    ``QuerySet.iterator``, so memory stays flat however many parts there are.
+    """
+    parts = orm.Allocation.objects.all()
+    if order_id is not None:
+        parts = parts.filter(line__order_id=order_id)
+    if sku is not None:
+        parts = parts.filter(line__product_id=sku)
+    return (
+        parts.order_by("line__order_id", "line__product_id", *PART_PREFERENCE)
+        .values_list("line__order_id", "line__product_id", "qty", "batch__reference", "batch__eta")
+        .iterator(chunk_size=CHUNK)
+    )
+
+
+# -- stored invariants (check_stock) ---------------------------------------------
+#
+# Each check is one SQL statement (a filter, or a join with GROUP BY), so it
+# scales with the database, not with Python memory, and sees one consistent
+# snapshot of the rows it compares. The database's CHECK constraints already
+# forbid some of these states; the checks look anyway, since a constraint can
+# be dropped, disabled or bypassed by a restore. They report, never repair.
+
+
+@dataclass(frozen=True)
+class Checked:
+    batches: int
+    lines: int
+
+
+def count_checked() -> Checked:
+    return Checked(batches=orm.Batch.objects.count(), lines=orm.OrderLine.objects.count())
+
+
+def stock_violations() -> Iterator[str]:
+    """Every violation of a stored invariant, one sentence each, check by check."""
+    yield from _batches_out_of_range()
+    yield from _batch_totals()
+    yield from _allocated_lines()
+    yield from _backordered_lines()
+    yield from _misplaced_parts()
+    yield from _non_positive_parts()
+    yield from _unknown_statuses()
+
+
+def _batches_out_of_range() -> Iterator[str]:
+    rows = (
+        orm.Batch.objects.filter(
+            Q(allocated_quantity__gt=F("purchased_quantity"))
+            | Q(allocated_quantity__lt=0)
+            | Q(purchased_quantity__lt=0)
+        )
+        .order_by("reference")
+        .values_list("reference", "purchased_quantity", "allocated_quantity")
+    )
+    for reference, purchased, allocated in rows.iterator(chunk_size=CHUNK):
+        if purchased < 0:
+            yield f"batch {reference}: purchased_quantity {purchased} is negative"
+        if allocated < 0:
+            yield f"batch {reference}: allocated_quantity {allocated} is negative"
+        if allocated > purchased:
+            yield (
+                f"batch {reference}: allocated_quantity {allocated} exceeds "
+                f"purchased_quantity {purchased}"
+            )
+
+
+def _batch_totals() -> Iterator[str]:
+    rows = (
+        orm.Batch.objects.annotate(parts_total=Coalesce(Sum("parts__qty"), 0))
+        .exclude(allocated_quantity=F("parts_total"))
+        .order_by("reference")
+        .values_list("reference", "allocated_quantity", "parts_total")
+    )
+    for reference, allocated, total in rows.iterator(chunk_size=CHUNK):
+        yield (
+            f"batch {reference}: stored allocated_quantity {allocated} but the parts on it "
+            f"add up to {total}"
+        )
+
+
+def _allocated_lines() -> Iterator[str]:
+    rows = (
+        orm.OrderLine.objects.filter(status=ALLOCATED)
+        .annotate(parts_total=Coalesce(Sum("parts__qty"), 0), parts_count=Count("parts"))
+        .exclude(parts_total=F("qty"))
+        .order_by("order_id", "product_id")
+        .values_list("order_id", "product_id", "qty", "parts_total", "parts_count")
+    )
+    for order_id, sku, qty, total, count in rows.iterator(chunk_size=CHUNK):
+        if count == 0:
+            yield f"line {order_id}/{sku}: allocated (qty {qty}) but has no parts"
+        else:
+            yield f"line {order_id}/{sku}: allocated with qty {qty} but its parts add up to {total}"
+
+
+def _backordered_lines() -> Iterator[str]:
+    rows = (
+        orm.OrderLine.objects.filter(status=BACKORDERED)
+        .annotate(parts_total=Coalesce(Sum("parts__qty"), 0), parts_count=Count("parts"))
+        .filter(parts_count__gt=0)
+        .order_by("order_id", "product_id")
+        .values_list("order_id", "product_id", "parts_count", "parts_total")
+    )
+    for order_id, sku, count, total in rows.iterator(chunk_size=CHUNK):
+        yield f"line {order_id}/{sku}: backordered but holds {count} part(s) of total qty {total}"
+
+
+def _misplaced_parts() -> Iterator[str]:
+    rows = (
+        orm.Allocation.objects.exclude(batch__product_id=F("line__product_id"))
+        .order_by("line__order_id", "line__product_id", "batch__reference")
+        .values_list("line__order_id", "line__product_id", "batch__reference", "batch__product_id")
+    )
+    for order_id, sku, reference, batch_sku in rows.iterator(chunk_size=CHUNK):
+        yield f"line {order_id}/{sku}: has a part on batch {reference} of another SKU, {batch_sku}"
+
+
+def _non_positive_parts() -> Iterator[str]:
+    rows = (
+        orm.Allocation.objects.filter(qty__lte=0)
+        .order_by("line__order_id", "line__product_id", "batch__reference")
+        .values_list("line__order_id", "line__product_id", "batch__reference", "qty")
+    )
+    for order_id, sku, reference, qty in rows.iterator(chunk_size=CHUNK):
+        yield f"line {order_id}/{sku}: its part on batch {reference} has qty {qty}"
+
+
+def _unknown_statuses() -> Iterator[str]:
+    rows = (
+        orm.OrderLine.objects.exclude(status__in=[ALLOCATED, BACKORDERED])
+        .order_by("order_id", "product_id")
+        .values_list("order_id", "product_id", "status")
+    )
+    for order_id, sku, status in rows.iterator(chunk_size=CHUNK):
+        yield f"line {order_id}/{sku}: unknown status {status!r}"

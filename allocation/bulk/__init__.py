@@ -1,4 +1,4 @@
-"""Bulk loading and reporting behind the management commands.
+"""Bulk loading behind the management commands (their reports read through selectors).
 
 The commands stay thin: they parse arguments and open streams. Everything
 else lives here, in the order a run goes through it:
@@ -9,8 +9,7 @@ else lives here, in the order a run goes through it:
 - ``fields``: the same value rules as the API's input serializers;
 - ``staging``: temporary tables that hold validated rows, so set-based SQL can
   check and apply a whole file without holding it in Python memory;
-- ``batches`` (load_batches), ``orders`` (allocate_orders), ``export``
-  (export_allocations), ``check`` (check_stock).
+- ``batches`` (load_batches), ``orders`` (allocate_orders).
 
 Every loader validates the whole input first and writes in one transaction:
 an error anywhere leaves the database as it was.

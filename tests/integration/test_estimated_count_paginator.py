@@ -5,8 +5,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from allocation import models as orm
-from allocation import paginators
-from allocation.paginators import EstimatedCountPaginator
+from allocation.admin import paginators
+from allocation.admin.paginators import EstimatedCountPaginator
 from tests.conftest import on_postgres
 from tests.factories import BatchRowFactory, ProductFactory
 

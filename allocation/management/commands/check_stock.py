@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
-from allocation.bulk import check
+from allocation import selectors
 from allocation.bulk.cli import BulkCommand
 
 
@@ -16,9 +16,9 @@ class Command(BulkCommand):
     )
 
     def handle(self, *args, **options) -> None:
-        checked = check.count_checked()
+        checked = selectors.count_checked()
         found = 0
-        for violation in check.violations():
+        for violation in selectors.stock_violations():
             self.stdout.write(violation)
             found += 1
         scope = f"{checked.batches} batches, {checked.lines} lines checked"

@@ -1,12 +1,21 @@
-"""Write the pick list: one CSV row per allocated part (SPEC 3)."""
+"""Write the pick list: one CSV row per allocated part (SPEC 3).
+
+The rows stream from ``selectors.pick_list`` and are written in chunks, so
+memory stays flat however many parts there are.
+"""
 
 from __future__ import annotations
 
+import csv
+from typing import TextIO
+
 from django.core.management.base import CommandError, CommandParser
 
+from allocation import selectors
 from allocation.bulk import fields
 from allocation.bulk.cli import STDIO, BulkCommand
-from allocation.bulk.export import export_allocations
+
+COLUMNS = ("order_id", "sku", "qty", "batch_reference", "batch_eta")
 
 
 class Command(BulkCommand):
@@ -33,5 +42,23 @@ class Command(BulkCommand):
                 except fields.FieldError as error:
                     raise CommandError(f"{option}: {error}") from None
         with self.output(output) as out:
-            count = export_allocations(out, order_id=order_id, sku=sku)
+            count = write_pick_list(out, order_id=order_id, sku=sku)
         self.summary(f"exported {count} rows", to_stderr=output == STDIO)
+
+
+def write_pick_list(out: TextIO, *, order_id: str | None, sku: str | None) -> int:
+    """Write the pick list CSV to ``out``; return the number of rows (parts) written."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    count = 0
+    buffer = []
+    for line_order_id, line_sku, qty, reference, eta in selectors.pick_list(
+        order_id=order_id, sku=sku
+    ):
+        buffer.append((line_order_id, line_sku, qty, reference, eta.isoformat() if eta else ""))
+        if len(buffer) == selectors.CHUNK:
+            writer.writerows(buffer)
+            count += len(buffer)
+            buffer.clear()
+    writer.writerows(buffer)
+    return count + len(buffer)

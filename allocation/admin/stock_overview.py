@@ -2,9 +2,7 @@
 
 Ops compare allocated against available stock at a glance, so the bar is
 plain server-rendered HTML with inline widths: no JavaScript, no external
-assets. Its totals come from correlated subqueries, one per table, never from
-a join of batches and lines (a join would multiply each sum by the other
-side's row count).
+assets. Its totals come from ``selectors.stock_levels``.
 """
 
 from __future__ import annotations
@@ -12,45 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.paginator import Paginator
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from allocation import models as orm
-from domain.model import LineStatus
+from allocation import selectors
 
 OVERVIEW_PAGE_SIZE = 100
-
-
-def _per_product(queryset: QuerySet, aggregate) -> Coalesce:
-    """``aggregate`` over ``queryset``'s rows of the outer product, 0 when there are none."""
-    total = (
-        queryset.filter(product=OuterRef("pk"))
-        .order_by()
-        .values("product")
-        .annotate(total=aggregate)
-        .values("total")
-    )
-    return Coalesce(Subquery(total, output_field=IntegerField()), 0)
-
-
-def stock_levels(search: str = "") -> QuerySet:
-    """Every SKU that has batches or waiting lines, with its stock totals, by SKU."""
-    batches = orm.Batch.objects.all()
-    backorders = orm.OrderLine.objects.filter(status=LineStatus.BACKORDERED.value)
-    products = orm.Product.objects.annotate(
-        batch_count=_per_product(batches, Count("pk")),
-        purchased=_per_product(batches, Sum("purchased_quantity")),
-        allocated=_per_product(batches, Sum("allocated_quantity")),
-        backordered=_per_product(backorders, Sum("qty")),
-        backordered_lines=_per_product(backorders, Count("pk")),
-    )
-    # A product row outlives its last batch; a SKU with nothing at all is noise.
-    products = products.filter(Q(batch_count__gt=0) | Q(backordered_lines__gt=0))
-    if search:
-        products = products.filter(sku__icontains=search)
-    return products.order_by("sku")
 
 
 @dataclass(frozen=True)
@@ -76,7 +41,9 @@ def stock_overview(request: HttpRequest, model_admin) -> HttpResponse:
     """The page itself; ``model_admin`` (the batch admin) supplies permissions and context."""
     # NUL cannot reach PostgreSQL in a string; it cannot be part of a SKU anyway.
     search = request.GET.get("q", "").replace("\x00", "").strip()
-    page = Paginator(stock_levels(search), OVERVIEW_PAGE_SIZE).get_page(request.GET.get("p"))
+    page = Paginator(selectors.stock_levels(search), OVERVIEW_PAGE_SIZE).get_page(
+        request.GET.get("p")
+    )
     rows = [
         StockRow(
             sku=product.sku,
