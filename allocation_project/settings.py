@@ -114,7 +114,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # -- Auth, i18n, static -------------------------------------------------------
 
 # Django's ModelBackend, with a user's permissions read in one query (see the module).
-AUTHENTICATION_BACKENDS = ["allocation.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["allocation.auth.backends.ModelBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -174,10 +174,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an anonymous API client gets 401 with WWW-Authenticate.
-        "allocation.api.authentication.TokenAuthentication",
+        "allocation.auth.tokens.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["allocation.api.permissions.ModelWritePermissions"],
+    "DEFAULT_PERMISSION_CLASSES": ["allocation.auth.permissions.ModelWritePermissions"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db.models import F, Q
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import BasePagination, _positive_int
+from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
@@ -148,14 +148,12 @@ class Pagination(BasePagination):
         return rows
 
     def get_page_size(self, request) -> int:
+        """``?page_size=``: a positive integer, capped at the maximum; else the default."""
         try:
-            return _positive_int(
-                request.query_params[self.page_size_query_param],
-                strict=True,
-                cutoff=self.max_page_size,
-            )
+            size = int(request.query_params[self.page_size_query_param])
         except (KeyError, ValueError):
             return self.page_size
+        return min(size, self.max_page_size) if size > 0 else self.page_size
 
     def _link(self, key: list | None, *, reverse: bool) -> str | None:
         if key is None:

@@ -1,13 +1,20 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.routers import DefaultRouter
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.routers import APIRootView, DefaultRouter
 
 from allocation.api import views
 from allocation.api.errors import api_not_found
 from domain.model import IDENTIFIER_PATTERN
 
 
+class APIRoot(APIRootView):
+    # The index of endpoints guards no model: a login is all it asks for.
+    permission_classes = [IsAuthenticated]
+
+
 class Router(DefaultRouter):
+    APIRootView = APIRoot
     # References may contain dots: no ``.json`` format suffixes.
     include_format_suffixes = False
 

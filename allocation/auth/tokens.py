@@ -4,8 +4,8 @@ DRF's ``TokenAuthentication`` builds ``Token.objects.select_related("user")``
 for every request, and the permission check that follows reads the user's
 permissions with a second query. Here one statement returns the user's
 columns and, for an active user who is not a superuser, the names of their
-own and their groups' permissions, which are put where Django's
-``ModelBackend`` caches them for the request (``user._perm_cache``). Same
+own and their groups' permissions, which are handed to the permission backend
+for the request (``allocation.auth.backends.remember_permissions``). Same
 header, same answers, same errors: only the lookups are fewer.
 """
 
@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
-from allocation.backends import permission_names_sql
+from allocation.auth.backends import permission_names_sql, remember_permissions
 from allocation.db import prepared
 
 # Separates permission names in the aggregated column (never part of a name).
@@ -81,7 +81,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         if perms is not None:
-            user._perm_cache = set(perms.split(_SEPARATOR)) if perms else set()
+            remember_permissions(user, perms.split(_SEPARATOR) if perms else ())
         # request.auth: the token, as DRF gives it (built only if asked for,
         # not fetched again).
         return user, SimpleLazyObject(lambda: Token(key=key, user=user))

@@ -1,15 +1,24 @@
 """Django's model permissions, read in one query instead of two.
 
-Every API write checks a model permission (``DjangoModelPermissions``), and
+Every API write checks a model permission (``ModelWritePermissions``), and
 Django's ``ModelBackend`` reads a user's own permissions and their groups'
 permissions in two separate, join-heavy queries. This backend answers exactly
 the same (active users only, superusers have all, no object permissions) from
-one query, and caches the result on the user object for the request as Django
-does (``user._perm_cache``). Token authentication fills that cache from the
-query that finds the user (``allocation.api.authentication``).
+one query, and remembers the answer on the user object for the request, as
+Django's backend does. Token authentication reads the same names in the query
+that finds the user and hands them over (``remember_permissions``), so the
+permission check of an API request costs no query at all.
+
+The answer is kept under an attribute of our own, not in Django's private
+permission caches: Django's public backend contract (``User.has_perm``,
+``has_perms`` and ``has_module_perms`` ask the backend, whose ``has_perm``
+asks ``get_all_permissions``) is all this relies on, and
+``tests/integration/test_auth_backend.py`` fails if that ever changes.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from django.contrib.auth import backends, get_user_model
 from django.contrib.auth.models import Group, Permission
@@ -40,6 +49,20 @@ def permission_names_sql(user_id: str = "%s") -> str:
     """  # noqa: S608 - table names from model metadata; values are parameters
 
 
+#: Where a user object keeps its permission names for the request (ours, not Django's).
+PERMISSIONS_ATTRIBUTE = "_allocation_permission_names"
+
+
+def remember_permissions(user, names: Iterable[str]) -> None:
+    """Let ``ModelBackend`` answer this user object's permission checks from ``names``.
+
+    ``names`` are "app_label.codename" strings of the user's own and groups'
+    permissions, as ``permission_names_sql`` reads them; an active user who is
+    not a superuser is the only kind whose checks read them.
+    """
+    setattr(user, PERMISSIONS_ATTRIBUTE, set(names))
+
+
 class ModelBackend(backends.ModelBackend):
     _sql: str | None = None
 
@@ -48,10 +71,14 @@ class ModelBackend(backends.ModelBackend):
             return set()
         if user_obj.is_superuser:
             return super().get_all_permissions(user_obj, obj)
-        if not hasattr(user_obj, "_perm_cache"):
-            if ModelBackend._sql is None:
-                ModelBackend._sql = permission_names_sql()
-            with connection.cursor() as cursor:
-                cursor.execute(ModelBackend._sql, [user_obj.pk, user_obj.pk])
-                user_obj._perm_cache = {name for (name,) in cursor.fetchall()}
-        return user_obj._perm_cache
+        if not hasattr(user_obj, PERMISSIONS_ATTRIBUTE):
+            remember_permissions(user_obj, self._permission_names(user_obj.pk))
+        return getattr(user_obj, PERMISSIONS_ATTRIBUTE)
+
+    @staticmethod
+    def _permission_names(user_id) -> list[str]:
+        if ModelBackend._sql is None:
+            ModelBackend._sql = permission_names_sql()
+        with connection.cursor() as cursor:
+            cursor.execute(ModelBackend._sql, [user_id, user_id])
+            return [name for (name,) in cursor.fetchall()]
