@@ -13,20 +13,17 @@ write the few rows that changed) are written as plain SQL, prepared once per
 connection on PostgreSQL: on that path building them with the ORM, and
 planning them, cost more than running them. The rest uses the ORM.
 
-An allocation is usually of a new line, so by default the repository does not
-read the line first: it inserts it with ``ON CONFLICT DO NOTHING`` and, when
-the line turns out to exist (an idempotent repeat), raises ``LineExists``
-before anything is written. The unit of work then runs the use case again,
-reading the line first (``optimistic=False``). A use case that fails with a
-domain error asks ``line_exists_after_all`` first, so a repeat is never
-answered with the error a new line would get.
+Every ``get`` locks the SKU first, then reads. Under READ COMMITTED each
+statement sees what was committed before it started, so a read made after
+the lock sees every change of the requests that held the lock before: the
+line asked about is read in the same statement as the batches with stock,
+and a new line then costs no extra round trip, nor does a repeat.
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
-import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,10 +36,6 @@ from allocation import models as orm
 from allocation.db import prepared
 from domain.exceptions import DuplicateBatch
 from domain.model import Allocation, Batch, LineStatus, OrderLine, Part, Product
-
-
-class LineExists(Exception):
-    """A line taken for new exists: the use case must run again, reading it first."""
 
 
 class AbstractProductRepository(abc.ABC):
@@ -59,13 +52,8 @@ class AbstractProductRepository(abc.ABC):
         order_id: str | None = None,
         batch_reference: str | None = None,
         backorders: bool = False,
-        expect_new_line: bool = False,
     ) -> Product | None:
-        """Lock and load the SKU with what a decision about these needs; None if no such SKU.
-
-        ``expect_new_line``: the line ``order_id`` is most likely new; a
-        repository may skip reading it and raise ``LineExists`` if it is not.
-        """
+        """Lock and load the SKU with what a decision about these needs; None if no such SKU."""
 
     @abc.abstractmethod
     def get_or_create(self, sku: str, *, now: datetime, backorders: bool = True) -> Product:
@@ -82,10 +70,6 @@ class AbstractProductRepository(abc.ABC):
     @abc.abstractmethod
     def flush(self) -> None:
         """Write every change made to the products handed out."""
-
-    def line_exists_after_all(self) -> bool:
-        """Whether a line loaded as new (``expect_new_line``) exists in fact."""
-        return False
 
 
 @dataclass
@@ -124,20 +108,45 @@ _BATCHES_WITH_STOCK_SQL = (
     f"SELECT {', '.join(_BATCH_FIELDS)} FROM {_BATCH} "  # noqa: S608 - names from model metadata
     "WHERE sku = %s AND (allocated_quantity < purchased_quantity{or_wanted})"
 )
-_LINE_SQL = f"""
-    SELECT l.id, l.order_id, l.qty, l.status, l.requested_at, l.allocated_at, a.qty, b.reference
+# The batches with stock and those the line (order_id, sku) holds parts on,
+# then that line's rows (one per part; one with no part for a backorder), in
+# one statement. The batch branch comes first and uses real columns in every
+# position: SQLite takes a compound SELECT's column types (and so its date
+# conversions) from the leftmost branch.
+_BATCHES_AND_LINE_SQL = f"""
+    SELECT 'b', id, reference, purchased_quantity, allocated_quantity, eta, created_at,
+           created_at, reference
+    FROM {_BATCH}
+    WHERE sku = %s AND (allocated_quantity < purchased_quantity OR id IN (
+        SELECT a.batch_id FROM {_PART} a JOIN {_LINE} l ON l.id = a.line_id
+        WHERE l.sku = %s AND l.order_id = %s))
+    UNION ALL
+    SELECT 'l', l.id, l.order_id, l.qty, a.qty, NULL, l.requested_at, l.allocated_at, b.reference
     FROM {_LINE} l
     LEFT JOIN {_PART} a ON a.line_id = l.id
     LEFT JOIN {_BATCH} b ON b.id = a.batch_id
     WHERE l.sku = %s AND l.order_id = %s
-    ORDER BY b.eta ASC NULLS FIRST, b.created_at, b.reference
 """  # noqa: S608 - names from model metadata
-_LINE_EXISTS_SQL = f"SELECT 1 FROM {_LINE} WHERE sku = %s AND order_id = %s"  # noqa: S608
 _LINE_COLUMNS = "order_id, sku, qty, status, requested_at, allocated_at"
-_INSERT_NEW_LINE_SQL = (
-    f"INSERT INTO {_LINE} ({_LINE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s) "  # noqa: S608
-    "ON CONFLICT (order_id, sku) DO NOTHING RETURNING id"
-)
+# PostgreSQL: a new line, its parts and the batches they take from, in one
+# statement. Parts and batches come as arrays, so the text is the same
+# whatever their number (one prepared statement per connection).
+_WRITE_NEW_LINE_SQL = f"""
+    WITH line AS (
+        INSERT INTO {_LINE} ({_LINE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id
+    ), parts AS (
+        INSERT INTO {_PART} (line_id, batch_id, qty)
+        SELECT line.id, v.batch_id, v.qty
+        FROM line, unnest(%s::bigint[], %s::integer[]) AS v (batch_id, qty)
+    ), batches AS (
+        UPDATE {_BATCH} b
+        SET purchased_quantity = v.purchased, allocated_quantity = v.allocated, eta = v.eta
+        FROM unnest(%s::bigint[], %s::integer[], %s::integer[], %s::date[])
+            AS v (id, purchased, allocated, eta)
+        WHERE b.id = v.id
+    )
+    SELECT id FROM line
+"""  # noqa: S608 - names from model metadata
 _UPDATE_BATCH_SQL = (
     f"UPDATE {_BATCH} SET purchased_quantity = %s, allocated_quantity = %s, eta = %s "  # noqa: S608
     "WHERE id = %s"
@@ -156,36 +165,6 @@ def _insert_one(table: str, values: dict) -> int:
         return cursor.lastrowid
 
 
-@functools.cache
-def _write_new_line_sql(parts: int, batches: int, verify: bool) -> str:
-    """One statement (PostgreSQL) that inserts a line and its parts and updates batches.
-
-    Parameters: the line's columns, then (batch id, qty) per part, then
-    (id, purchased, allocated, eta) per batch. It returns the line's id, or
-    no row when ``verify`` and the line already exists, and then writes nothing.
-    """
-    conflict = " ON CONFLICT (order_id, sku) DO NOTHING" if verify else ""
-    sql = (
-        f"WITH line AS (INSERT INTO {_LINE} ({_LINE_COLUMNS}) "  # noqa: S608 - our own names
-        f"VALUES (%s, %s, %s, %s, %s, %s){conflict} RETURNING id)"
-    )
-    if parts:
-        values = ", ".join(["(%s::bigint, %s::integer)"] * parts)
-        sql += (
-            f", parts AS (INSERT INTO {_PART} (line_id, batch_id, qty) "  # noqa: S608
-            f"SELECT line.id, v.batch_id, v.qty FROM line, (VALUES {values}) v (batch_id, qty))"
-        )
-    if batches:
-        values = ", ".join(["(%s::bigint, %s::integer, %s::integer, %s::date)"] * batches)
-        sql += (
-            f", batches AS (UPDATE {_BATCH} b SET purchased_quantity = v.purchased, "  # noqa: S608
-            "allocated_quantity = v.allocated, eta = v.eta "
-            f"FROM (VALUES {values}) v (id, purchased, allocated, eta) "
-            "WHERE b.id = v.id AND EXISTS (SELECT FROM line))"
-        )
-    return sql + " SELECT id FROM line"  # noqa: S608 - our own names
-
-
 def _aware(value: datetime | None) -> datetime | None:
     """A datetime read with plain SQL: PostgreSQL's are aware, SQLite's naive (in UTC)."""
     if value is not None and timezone.is_naive(value):
@@ -194,13 +173,10 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 class DjangoProductRepository(AbstractProductRepository):
-    def __init__(self, *, optimistic: bool = True, locked: Collection[str] = ()) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.optimistic = optimistic
         # SKUs whose row this transaction has locked already.
-        self.locked: set[str] = set(locked)
-        # Lines taken for new without reading them: sku -> order id.
-        self._unverified: dict[str, str] = {}
+        self.locked: set[str] = set()
         self._open_cursor = None
         self._snapshots: dict[str, _Snapshot] = {}
         # Batch ids by reference, for every batch known in this unit of work.
@@ -240,26 +216,14 @@ class DjangoProductRepository(AbstractProductRepository):
         order_id: str | None = None,
         batch_reference: str | None = None,
         backorders: bool = False,
-        expect_new_line: bool = False,
     ) -> Product | None:
         if sku in self.seen:
             raise RuntimeError(f"product {sku!r} is already loaded in this unit of work")
         if not self._lock(sku):
             return None
-        if order_id is not None and expect_new_line and self.optimistic:
-            self._unverified[sku] = order_id
-            order_id = None
         return self._load(
             sku, order_id=order_id, batch_reference=batch_reference, backorders=backorders
         )
-
-    def line_exists_after_all(self) -> bool:
-        with connection.cursor() as cursor:
-            for sku, order_id in self._unverified.items():
-                cursor.execute(*prepared(_LINE_EXISTS_SQL, [sku, order_id]))
-                if cursor.fetchone() is not None:
-                    return True
-        return False
 
     def get_many(self, order_ids_by_sku: Mapping[str, Collection[str]]) -> dict[str, Product]:
         """Lock and load several SKUs for allocating these order ids; unknown SKUs are left out.
@@ -306,35 +270,67 @@ class DjangoProductRepository(AbstractProductRepository):
         backorders: bool = False,
         order_ids: Collection[str] = (),
     ) -> Product:
+        if order_id is not None and (batch_reference is not None or order_ids):
+            raise ValueError("a product is loaded for one line, or for a batch, or for lines")
         snapshot = _Snapshot()
         allocations: list[Allocation] = []
-        wanted_refs: set[str] = set()
-        if order_id is not None:
-            allocations += self._load_line(snapshot, sku, order_id)
         if order_ids:
             allocations += self._load_lines(snapshot, sku, Q(order_id__in=list(order_ids)))
         if backorders:
             allocations += self._load_lines(
                 snapshot, sku, Q(status=LineStatus.BACKORDERED.value), exclude=snapshot.lines
             )
-        for allocation in allocations:
-            wanted_refs.update(p.batch_reference for p in allocation.parts)
-        if batch_reference is not None:
-            wanted_refs.add(batch_reference)
-        # The batches with stock, and those the loaded lines hold parts on.
-        wanted = sorted(wanted_refs)
-        sql = _BATCHES_WITH_STOCK_SQL.format(
-            or_wanted=f" OR reference IN ({', '.join(['%s'] * len(wanted))})" if wanted else ""
-        )
-        with self._cursor() as cursor:
-            cursor.execute(*prepared(sql, [sku, *wanted]))
-            rows = [(*row[:5], _aware(row[5])) for row in cursor.fetchall()]
-        batches = self._add_batches(snapshot, sku, rows)
+        if order_id is not None:
+            batches, line = self._load_batches_and_line(snapshot, sku, order_id)
+            allocations += line
+        else:
+            # The batches with stock, and those the loaded lines hold parts on.
+            wanted_refs = {p.batch_reference for a in allocations for p in a.parts}
+            if batch_reference is not None:
+                wanted_refs.add(batch_reference)
+            batches = self._load_batches(snapshot, sku, sorted(wanted_refs))
         has_batches = bool(batches) or orm.Batch.objects.filter(product_id=sku).exists()
         product = Product(sku, batches, allocations, has_batches=has_batches)
         self.seen[sku] = product
         self._snapshots[sku] = snapshot
         return product
+
+    def _load_batches(self, snapshot: _Snapshot, sku: str, wanted: list[str]) -> list[Batch]:
+        """The SKU's batches with stock, and the ``wanted`` ones whatever their stock."""
+        sql = _BATCHES_WITH_STOCK_SQL.format(
+            or_wanted=f" OR reference IN ({', '.join(['%s'] * len(wanted))})" if wanted else ""
+        )
+        with self._cursor() as cursor:
+            if wanted:  # its text varies with the number of references: not prepared
+                cursor.execute(sql, [sku, *wanted])
+            else:
+                cursor.execute(*prepared(sql, [sku]))
+            rows = [(*row[:5], _aware(row[5])) for row in cursor.fetchall()]
+        return self._add_batches(snapshot, sku, rows)
+
+    def _load_batches_and_line(
+        self, snapshot: _Snapshot, sku: str, order_id: str
+    ) -> tuple[list[Batch], list[Allocation]]:
+        """One statement: the batches with stock or held by the line, and the line if it exists."""
+        with self._cursor() as cursor:
+            cursor.execute(*prepared(_BATCHES_AND_LINE_SQL, [sku, sku, order_id, sku, order_id]))
+            rows = cursor.fetchall()
+        batch_rows, line_rows = [], []
+        for kind, row_id, name, qty, other_qty, eta, at, allocated_at, ref in rows:
+            if kind == "b":
+                batch_rows.append((row_id, name, qty, other_qty, eta, _aware(at)))
+            else:
+                line_rows.append(
+                    (row_id, name, qty, "", _aware(at), _aware(allocated_at), other_qty, ref)
+                )
+        batches = self._add_batches(snapshot, sku, batch_rows)
+        line = self._add_lines(snapshot, sku, line_rows)
+        # Parts in preference order (rule 1): every batch the line holds on is loaded.
+        preference = {b.reference: b.preference_key for b in batches}
+        for allocation in line:
+            allocation.parts.sort(key=lambda part: preference[part.batch_reference])
+            snapshot.lines[allocation.order_id].parts = tuple(allocation.parts)
+        return batches, line
 
     def load_lines_on_batch(self, product: Product, reference: str) -> None:
         snapshot = self._snapshots[product.sku]
@@ -397,16 +393,6 @@ class DjangoProductRepository(AbstractProductRepository):
         )
         return self._add_lines(snapshot, sku, rows, exclude)
 
-    def _load_line(self, snapshot: _Snapshot, sku: str, order_id: str) -> list[Allocation]:
-        """The line (order_id, sku) with its parts, if it exists, in one query."""
-        with connection.cursor() as cursor:
-            cursor.execute(*prepared(_LINE_SQL, [sku, order_id]))
-            rows = [
-                (line_id, oid, qty, status, _aware(requested), _aware(allocated), part_qty, ref)
-                for line_id, oid, qty, status, requested, allocated, part_qty, ref in cursor
-            ]
-        return self._add_lines(snapshot, sku, rows)
-
     def _add_lines(self, snapshot: _Snapshot, sku: str, rows, exclude=()) -> list[Allocation]:
         """Domain allocations from (line..., part qty, part batch) rows, in the snapshot."""
         by_id: dict[int, Allocation] = {}
@@ -459,7 +445,6 @@ class DjangoProductRepository(AbstractProductRepository):
         sku = product.sku
         batches = {b.reference: b for b in product.batches}
         allocations = {a.order_id: a for a in product.allocations}
-        unverified = self._unverified.pop(sku, None)
 
         gone_lines = [row.id for oid, row in snapshot.lines.items() if oid not in allocations]
         moved = [
@@ -500,7 +485,7 @@ class DjangoProductRepository(AbstractProductRepository):
         ):
             # The allocate path: a new line, its parts, the batches they take
             # from. One statement.
-            self._write_new_line(snapshot, sku, new_lines[0], changed, verify=unverified)
+            self._write_new_line(snapshot, sku, new_lines[0], changed)
             return
 
         # 1. Lines that are gone, and parts that moved, leave first, so batch
@@ -510,11 +495,10 @@ class DjangoProductRepository(AbstractProductRepository):
         if gone_lines:
             orm.OrderLine.objects.filter(id__in=gone_lines).delete()
 
-        # 2. New lines: a line taken for new is inserted first, before
-        #    anything else is written, in case it exists after all.
+        # 2. New lines, so that their parts can refer to them.
         if new_lines:
             for allocation, line_id in zip(
-                new_lines, self._insert_lines(sku, new_lines, verify=unverified), strict=True
+                new_lines, self._insert_lines(sku, new_lines), strict=True
             ):
                 snapshot.lines[allocation.order_id] = _LineRow(line_id, "", None, ())
 
@@ -589,13 +573,7 @@ class DjangoProductRepository(AbstractProductRepository):
             self._batch_ids[row.reference] = row.id
 
     def _write_new_line(
-        self,
-        snapshot: _Snapshot,
-        sku: str,
-        allocation: Allocation,
-        changed: list[Batch],
-        *,
-        verify: str | None,
+        self, snapshot: _Snapshot, sku: str, allocation: Allocation, changed: list[Batch]
     ) -> None:
         adapt_datetime = connection.ops.adapt_datetimefield_value
         adapt_date = connection.ops.adapt_datefield_value
@@ -606,34 +584,20 @@ class DjangoProductRepository(AbstractProductRepository):
             allocation.status.value,
             adapt_datetime(allocation.requested_at),
             adapt_datetime(allocation.allocated_at),
+            [self._batch_ids[part.batch_reference] for part in allocation.parts],
+            [part.qty for part in allocation.parts],
+            [self._batch_ids[batch.reference] for batch in changed],
+            [batch.purchased_quantity for batch in changed],
+            [batch.allocated_quantity for batch in changed],
+            [adapt_date(batch.eta) for batch in changed],
         ]
-        for part in allocation.parts:
-            params += [self._batch_ids[part.batch_reference], part.qty]
-        for batch in changed:
-            params += [
-                self._batch_ids[batch.reference],
-                batch.purchased_quantity,
-                batch.allocated_quantity,
-                adapt_date(batch.eta),
-            ]
-        sql = _write_new_line_sql(
-            len(allocation.parts), len(changed), verify == allocation.order_id
-        )
         with self._cursor() as cursor:
-            cursor.execute(*prepared(sql, params))
-            row = cursor.fetchone()
-        if row is None:
-            raise LineExists(allocation.order_id, sku)
-        snapshot.lines[allocation.order_id] = _LineRow(row[0], "", None, ())
+            cursor.execute(*prepared(_WRITE_NEW_LINE_SQL, params))
+            (line_id,) = cursor.fetchone()
+        snapshot.lines[allocation.order_id] = _LineRow(line_id, "", None, ())
 
-    def _insert_lines(
-        self, sku: str, allocations: list[Allocation], *, verify: str | None = None
-    ) -> list[int]:
-        """Insert new lines; their ids in the same order.
-
-        The line ``verify`` (an order id taken for new without reading it) is
-        inserted only if it does not exist, else ``LineExists`` is raised.
-        """
+    def _insert_lines(self, sku: str, allocations: list[Allocation]) -> list[int]:
+        """Insert new lines; their ids in the same order."""
         if len(allocations) == 1:
             # The allocate path: one plain INSERT.
             allocation = allocations[0]
@@ -646,16 +610,7 @@ class DjangoProductRepository(AbstractProductRepository):
                 "requested_at": adapt(allocation.requested_at),
                 "allocated_at": adapt(allocation.allocated_at),
             }
-            if verify != allocation.order_id:
-                return [_insert_one(_LINE, values)]
-            with connection.cursor() as cursor:
-                cursor.execute(*prepared(_INSERT_NEW_LINE_SQL, list(values.values())))
-                row = cursor.fetchone()
-            if row is None:
-                raise LineExists(allocation.order_id, sku)
-            return [row[0]]
-        if verify is not None:
-            raise RuntimeError("a line taken for new is only ever written alone")
+            return [_insert_one(_LINE, values)]
         rows = orm.OrderLine.objects.bulk_create(
             orm.OrderLine(
                 order_id=a.order_id,

@@ -55,7 +55,7 @@ def allocate(
 
     def use_case() -> AllocationOutcome:
         with uow:
-            product = uow.products.get(sku, order_id=order_id, expect_new_line=True)
+            product = uow.products.get(sku, order_id=order_id)
             if product is None:
                 raise InvalidSku(sku)
             allocation, created = product.allocate(OrderLine(order_id, sku, qty), now=_now())

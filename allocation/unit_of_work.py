@@ -14,15 +14,13 @@ from __future__ import annotations
 import abc
 import logging
 import random
-import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
-from allocation.repository import AbstractProductRepository, DjangoProductRepository, LineExists
-from domain.exceptions import DomainError
+from allocation.repository import AbstractProductRepository, DjangoProductRepository
 
 log = logging.getLogger(__name__)
 
@@ -102,45 +100,16 @@ class AbstractUnitOfWork(abc.ABC):
 
 
 class DjangoUnitOfWork(AbstractUnitOfWork):
-    def __init__(self) -> None:
-        # Whether the repository may take a line for new without reading it
-        # (see allocation.repository); off once that guess was wrong.
-        self.optimistic = True
-        # Kept open after such a wrong guess, for the use case's second run,
-        # with the SKUs it has locked already.
-        self._held: transaction.Atomic | None = None
-        self._locked: set[str] = set()
+    """One ``transaction.atomic`` block and a fresh repository per use case."""
 
     def __enter__(self) -> DjangoUnitOfWork:
         super().__enter__()
-        if self._held is None:
-            self._atomic = transaction.atomic()
-            self._atomic.__enter__()
-            locked: set[str] = set()  # a new transaction holds no lock yet
-        else:
-            self._atomic, self._held = self._held, None
-            locked = self._locked
-        self.products = DjangoProductRepository(optimistic=self.optimistic, locked=locked)
+        self._atomic = transaction.atomic()
+        self._atomic.__enter__()
+        self.products = DjangoProductRepository()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self.optimistic and exc is not None:
-            # A line taken for new exists after all (or a rule refused it as
-            # new: it may not refuse the line that exists). Nothing has been
-            # written, and the SKU stays locked: keep the transaction open
-            # and let run() go again in it, reading the line.
-            try:
-                wrong_guess = isinstance(exc, LineExists) or (
-                    isinstance(exc, DomainError) and self.products.line_exists_after_all()
-                )
-            except BaseException as error:
-                self._atomic.__exit__(type(error), error, error.__traceback__)
-                raise
-            if wrong_guess:
-                self._held, self._locked = self._atomic, self.products.locked
-                if not isinstance(exc, LineExists):
-                    raise LineExists() from exc
-                return
         try:
             super().__exit__(exc_type, exc, tb)
         finally:
@@ -157,22 +126,6 @@ class DjangoUnitOfWork(AbstractUnitOfWork):
         transaction.set_rollback(True)
 
     def run(self, use_case: Callable[[], T]) -> T:
-        try:
-            return self._run(use_case)
-        except LineExists:
-            if self._held is None:
-                raise
-        # Once more, in the transaction kept open, reading the line first.
-        self.optimistic = False
-        try:
-            return use_case()
-        finally:
-            if self._held is not None:
-                # The use case failed before entering the unit of work.
-                held, self._held = self._held, None
-                held.__exit__(*sys.exc_info())
-
-    def _run(self, use_case: Callable[[], T]) -> T:
         if connection.in_atomic_block:
             return use_case()
         for attempt in range(1, MAX_ATTEMPTS + 1):

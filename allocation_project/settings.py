@@ -1,5 +1,7 @@
-"""Settings, read from the environment only (see .env.example).
+"""Settings, read from the environment (see .env.example).
 
+A ``.env`` file in the project folder, when there is one, fills in variables
+the environment leaves unset: ``scripts/run`` writes it for local development.
 DATABASE_URL picks the engine: unset means the embedded SQLite file in the
 project folder; ``postgres://...`` is the production engine.
 """
@@ -13,14 +15,28 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
+# A checkout's local settings (scripts/run writes DEBUG=1 and a generated
+# SECRET_KEY there), so that every manage.py command sees the same ones. The
+# file only fills in what the real environment leaves unset (read_env does not
+# overwrite), so a deployment's variables always win. ENV_FILE names another
+# file, or none when empty; the test suite empties it, so a developer's .env
+# cannot change what the tests see. The Docker image never contains a .env.
+ENV_FILE = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
+if ENV_FILE:
+    if Path(ENV_FILE).is_file():
+        environ.Env.read_env(ENV_FILE)
+    elif "ENV_FILE" in env.ENVIRON:
+        raise ImproperlyConfigured(f"ENV_FILE={ENV_FILE} is not a file.")
+
 DEBUG = env.bool("DEBUG", default=False)
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set the SECRET_KEY environment variable "
-            "(or DEBUG=1 for local development only)."
+            "SECRET_KEY is not set. Set the SECRET_KEY environment variable; for "
+            "local development, ./scripts/run writes a .env with DEBUG=1 and a "
+            "generated SECRET_KEY."
         )
     SECRET_KEY = "django-insecure-local-development-only"  # noqa: S105 (DEBUG only)
 
@@ -103,6 +119,19 @@ else:
     if _db["ENGINE"] == "django.db.backends.postgresql":
         # The same backend, with a health check that costs no query (see the module).
         _db["ENGINE"] = "allocation.db.postgresql"
+    # Behind a pooler in transaction mode (PgBouncer's pool_mode=transaction)
+    # consecutive transactions of one connection run on different server
+    # sessions, so nothing may outlive a transaction: no prepared statements
+    # (and server-side cursors only inside a transaction: the commands that
+    # stream rows read them in one).
+    _pool_mode = env.str("DATABASE_POOL_MODE", default="session")
+    if _pool_mode not in ("session", "transaction"):
+        raise ImproperlyConfigured(
+            f"DATABASE_POOL_MODE must be 'session' or 'transaction', not {_pool_mode!r}."
+        )
+    _db["PREPARED_STATEMENTS"] = env.bool(
+        "DATABASE_PREPARED_STATEMENTS", default=_pool_mode == "session"
+    )
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("OPTIONS", {}).setdefault(

@@ -274,6 +274,14 @@ def main() -> int:
         action="store_true",
         help="what-if: the floor on the product's database backend (prepared statements)",
     )
+    parser.add_argument(
+        "--product-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="what-if: an environment variable for the product's servers only "
+        "(e.g. DATABASE_PREPARED_STATEMENTS=0)",
+    )
     parser.add_argument("--keep-databases", action="store_true")
     parser.add_argument(
         "--setup-only", action="store_true", help="create and seed the databases, keep them, stop"
@@ -318,6 +326,11 @@ def main() -> int:
         )
         return env
 
+    what_if = dict(item.split("=", 1) for item in args.product_env)
+
+    def product_server_env(db: str) -> dict[str, str]:
+        return {**product_env(db), **what_if}
+
     def floor_env(db: str) -> dict[str, str]:
         env = {**product_env(db), "DJANGO_SETTINGS_MODULE": "bench.floor.settings"}
         if args.floor_prepared:
@@ -330,7 +343,7 @@ def main() -> int:
         "command": " ".join(["bench/perf.py", *sys.argv[1:]]),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine(),
-        "config": {**cfg, "floor_prepared": args.floor_prepared},
+        "config": {**cfg, "floor_prepared": args.floor_prepared, "product_env": what_if},
         "targets": TARGETS,
     }
     load_before = os.getloadavg()
@@ -370,12 +383,12 @@ def main() -> int:
 
         if "writes" in wanted:
             report["writes"] = bench_writes(
-                cfg, names, product_env, floor_env, log_dir, servers, recorder
+                cfg, names, product_server_env, floor_env, log_dir, servers, recorder
             )
             stop_all(servers)
         if "small" in wanted:
             report["reads"] = bench_reads(
-                cfg, args.pg, names, product_env, log_dir, servers, recorder
+                cfg, args.pg, names, product_server_env, log_dir, servers, recorder
             )
             stop_all(servers)
     finally:

@@ -107,9 +107,9 @@ def test_allocating_is_a_fixed_number_of_queries_whatever_the_history():
     with CaptureQueriesContext(connection) as busy:
         services.allocate(order_id="x", sku="HIST", qty=1)
     assert len(busy) == len(fresh)
-    # Lock the SKU, read its batches with stock (not the line: it is taken for
-    # new), then write: on PostgreSQL one statement inserts the line and its
-    # part and updates the batch; on SQLite those are three statements. (Plus
+    # Lock the SKU, read its batches with stock and the line (one statement),
+    # then write: on PostgreSQL one statement inserts the line and its part
+    # and updates the batch; on SQLite those are three statements. (Plus
     # the savepoint bookkeeping that the test's own transaction adds.)
     statements = [
         q["sql"] for q in busy.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))

@@ -158,11 +158,10 @@ def test_busy_and_unavailable_reach_api_clients_as_503(api, monkeypatch):
     }
 
 
-# A repeated allocation is first taken for a new line without reading it; the
-# wrong guess is found when writing it (the insert conflicts) or when a rule
-# refuses it (no stock left), and the use case goes again in the same
-# transaction, reading the line. Outside any test transaction, so that the
-# unit of work owns a real transaction as it does in a request.
+# A repeated allocation reads the line in the statement that loads the
+# batches, after the SKU's lock: one pass, no second run of the use case.
+# Outside any test transaction, so that the unit of work owns a real
+# transaction as it does in a request.
 
 
 def same_line(a, b) -> bool:
@@ -171,7 +170,7 @@ def same_line(a, b) -> bool:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_repeat_found_when_writing_is_answered_from_the_line_in_one_transaction():
+def test_a_repeat_is_answered_from_the_line_read_with_the_batches_in_one_transaction():
     services.add_batch(reference="r1", sku="RUG", purchased_quantity=10)
     first = services.allocate(order_id="o1", sku="RUG", qty=4)
 
@@ -183,11 +182,10 @@ def test_a_repeat_found_when_writing_is_answered_from_the_line_in_one_transactio
     assert not connection.in_atomic_block
     assert orm.Batch.objects.get(reference="r1").allocated_quantity == 4
     assert orm.OrderLine.objects.filter(order_id="o1").count() == 1
-    # One transaction, the SKU locked once: BEGIN, lock, batches, the write
-    # that conflicts (SQLite: the line's insert), then the line and the
-    # batches again (the lock is held), and ROLLBACK: nothing to commit.
+    # One transaction, the SKU locked once: BEGIN, lock, the batches and the
+    # line in one statement, and ROLLBACK: nothing to write, nothing to commit.
     statements = [q["sql"] for q in queries.captured_queries]
-    assert len(statements) == 7, statements
+    assert len(statements) == 4, statements
     assert [s.split()[0] for s in statements if s.startswith(("BEGIN", "ROLLBACK", "COMMIT"))] == [
         "BEGIN",
         "ROLLBACK",
@@ -195,7 +193,7 @@ def test_a_repeat_found_when_writing_is_answered_from_the_line_in_one_transactio
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_repeat_refused_as_new_for_lack_of_stock_is_answered_from_the_line():
+def test_a_repeat_after_stock_ran_out_is_answered_from_the_line():
     services.add_batch(reference="r1", sku="RUG", purchased_quantity=4)
     first = services.allocate(order_id="o1", sku="RUG", qty=4)
     with pytest.raises(OutOfStock):
@@ -210,7 +208,7 @@ def test_a_repeat_refused_as_new_for_lack_of_stock_is_answered_from_the_line():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_unit_of_work_used_again_after_a_repeat_locks_again_in_its_next_transaction(
+def test_a_unit_of_work_used_again_locks_again_in_each_transaction(
     monkeypatch,
 ):
     from allocation.repository import DjangoProductRepository
@@ -230,7 +228,7 @@ def test_a_unit_of_work_used_again_after_a_repeat_locks_again_in_its_next_transa
     services.allocate(order_id="o1", sku="RUG", qty=1, uow=uow)
     repeat = services.allocate(order_id="o1", sku="RUG", qty=1, uow=uow)
     assert repeat.created is False
-    assert locked_rows == ["RUG", "RUG"]  # the repeat's second run reused its lock
+    assert locked_rows == ["RUG", "RUG"]  # one lock per use case: the repeat runs once
 
     services.allocate(order_id="o2", sku="RUG", qty=1, uow=uow)
 

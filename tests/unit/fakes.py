@@ -26,7 +26,6 @@ class FakeProductRepository(AbstractProductRepository):
         order_id: str | None = None,
         batch_reference: str | None = None,
         backorders: bool = False,
-        expect_new_line: bool = False,
     ) -> Product | None:
         product = self._products.get(sku)
         if product is not None:

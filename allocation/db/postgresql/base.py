@@ -48,7 +48,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return super().get_new_connection(conn_params)
 
     def prepare(self, sql: str, params: Sequence) -> tuple[str, list]:
-        """``sql`` (``%s`` placeholders) as an EXECUTE of a statement this connection prepared."""
+        """``sql`` (``%s`` placeholders) as an EXECUTE of a statement this connection prepared.
+
+        With ``PREPARED_STATEMENTS`` off in the database settings (behind a
+        pooler in transaction mode) ``sql`` and ``params`` come back as they are.
+        """
+        if not self.settings_dict.get("PREPARED_STATEMENTS", True):
+            return sql, list(params)
         self.close_if_health_check_failed()
         self.ensure_connection()
         name = self.prepared_statements.get(sql)
