@@ -1,4 +1,9 @@
-"""Domain errors: plain exceptions that carry data and know nothing of HTTP."""
+"""Domain errors: plain exceptions that carry data and know nothing of HTTP.
+
+Each carries its machine ``code`` (SPEC 2's error table: the API's ``code``,
+the ``allocate_orders`` report's outcome). Errors about one field of the
+input (``field`` set) are reported as that field's error instead.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,19 @@ from __future__ import annotations
 class DomainError(Exception):
     """Base class of every rule the domain refuses to break."""
 
+    code = "invalid"
+    #: The input field the error is about, when it is about one.
+    field: str | None = None
+
+    def details(self) -> dict[str, object]:
+        """The data a client needs beyond the sentence (SPEC 2: ``out_of_stock``)."""
+        return {}
+
 
 class NotFound(DomainError):
     """Something named by the caller does not exist."""
+
+    code = "not_found"
 
 
 class BatchNotFound(NotFound):
@@ -31,6 +46,8 @@ class ProductNotFound(NotFound):
 
 
 class DuplicateBatch(DomainError):
+    code = "duplicate_batch"
+
     def __init__(self, reference: str) -> None:
         self.reference = reference
         super().__init__(f"A batch with reference {reference!r} already exists.")
@@ -38,6 +55,8 @@ class DuplicateBatch(DomainError):
 
 class SkuChange(DomainError):
     """A batch's SKU is fixed once the batch exists."""
+
+    field = "sku"
 
     def __init__(self, reference: str, sku: str, requested_sku: str) -> None:
         self.reference = reference
@@ -51,6 +70,8 @@ class SkuChange(DomainError):
 class InvalidSku(DomainError):
     """Rule: a SKU with no batches at all cannot be allocated."""
 
+    code = "invalid_sku"
+
     def __init__(self, sku: str) -> None:
         self.sku = sku
         super().__init__(f"SKU {sku!r} has no batches.")
@@ -58,6 +79,8 @@ class InvalidSku(DomainError):
 
 class OutOfStock(DomainError):
     """Rule 4: no batch, nor all of them together, can cover the line."""
+
+    code = "out_of_stock"
 
     def __init__(self, sku: str, requested: int, available: int) -> None:
         self.sku = sku
@@ -67,9 +90,14 @@ class OutOfStock(DomainError):
             f"Out of stock for SKU {sku!r}: {requested} requested, {available} available."
         )
 
+    def details(self) -> dict[str, object]:
+        return {"sku": self.sku, "requested": self.requested, "available": self.available}
+
 
 class LineConflict(DomainError):
     """Rule 6: the line exists already with another quantity."""
+
+    code = "line_conflict"
 
     def __init__(self, order_id: str, sku: str, qty: int, requested: int) -> None:
         self.order_id = order_id
@@ -84,6 +112,6 @@ class LineConflict(DomainError):
 
 class InvalidQuantity(DomainError):
     def __init__(self, field: str, value: int, minimum: int, maximum: int) -> None:
-        self.field = field
+        self.field: str | None = field
         self.value = value
         super().__init__(f"{field} must be between {minimum} and {maximum}, not {value}.")

@@ -27,32 +27,26 @@ def error_body(detail: str, code: str, **extra) -> dict:
     return {"detail": detail, "code": code, **extra}
 
 
-_CONFLICTS = {
-    domain.DuplicateBatch: "duplicate_batch",
-    domain.OutOfStock: "out_of_stock",
-    domain.LineConflict: "line_conflict",
+#: HTTP status per domain error code (SPEC 2's error table); the code itself
+#: and any extra keys come from the error.
+DOMAIN_STATUS = {
+    "not_found": 404,
+    "duplicate_batch": 409,
+    "out_of_stock": 409,
+    "line_conflict": 409,
+    "invalid_sku": 400,
 }
 
 
 def domain_error_response(exc: domain.DomainError) -> Response:
-    if isinstance(exc, domain.NotFound):
-        return Response(error_body(str(exc), "not_found"), status=404)
-    if isinstance(exc, domain.OutOfStock):
-        body = error_body(
-            str(exc), "out_of_stock", sku=exc.sku, requested=exc.requested, available=exc.available
-        )
-        return Response(body, status=409)
-    for kind, code in _CONFLICTS.items():
-        if isinstance(exc, kind):
-            return Response(error_body(str(exc), code), status=409)
-    if isinstance(exc, domain.InvalidSku):
-        return Response(error_body(str(exc), "invalid_sku"), status=400)
-    if isinstance(exc, domain.SkuChange):
-        return Response({"sku": [str(exc)]}, status=400)
-    if isinstance(exc, domain.InvalidQuantity):
+    if exc.field is not None:
+        # About one field of the input: reported as DRF reports field errors.
         return Response({exc.field: [str(exc)]}, status=400)
-    log.error("unmapped domain error: %r", exc)
-    return Response(error_body(str(exc), "invalid"), status=400)
+    status = DOMAIN_STATUS.get(exc.code)
+    if status is None:
+        log.error("unmapped domain error: %r", exc)
+        status = 400
+    return Response(error_body(str(exc), exc.code, **exc.details()), status=status)
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:

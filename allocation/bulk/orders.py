@@ -179,12 +179,8 @@ def _allocate_group(rows: list[tuple], clock: _Clock) -> list[tuple]:
                     allocation, created = product.allocate(
                         OrderLine(order_id, sku, qty), now=clock()
                     )
-                except InvalidSku:
-                    outcome = "invalid_sku"
-                except OutOfStock:
-                    outcome = "out_of_stock"
-                except LineConflict:
-                    outcome = "line_conflict"
+                except (InvalidSku, OutOfStock, LineConflict) as refused:
+                    outcome = refused.code  # the report's outcomes are the API's codes
                 else:
                     outcome = "allocated" if created else "already_allocated"
                     batches = _parts(allocation)
