@@ -126,24 +126,37 @@ class DjangoUnitOfWork(AbstractUnitOfWork):
         transaction.set_rollback(True)
 
     def run(self, use_case: Callable[[], T]) -> T:
-        if connection.in_atomic_block:
+        return retrying(use_case)
+
+
+def retrying(use_case: Callable[[], T]) -> T:
+    """Run ``use_case`` (which owns its transaction), again on transient database errors.
+
+    A conflict is retried up to ``MAX_ATTEMPTS`` times with jittered backoff,
+    then raises ``Busy``; a lost connection once more on a new connection,
+    then ``Unavailable``. Inside an outer transaction nothing is retried:
+    only the outermost block can start over, so the error goes up to it.
+    Every door that owns a transaction (API requests through the services,
+    admin forms and actions) goes through here.
+    """
+    if connection.in_atomic_block:
+        return use_case()
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
             return use_case()
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                return use_case()
-            except (OperationalError, InterfaceError, DatabaseError) as error:
-                kind = classify(error)
-                if kind is None:
-                    raise
-                if kind == "connection":
-                    # The connection is unusable: drop it; the next attempt opens a new one.
-                    connection.close()
-                limit = MAX_ATTEMPTS if kind == "conflict" else MAX_CONNECTION_ATTEMPTS
-                if attempt >= limit:
-                    log.warning("giving up after %d attempts: %s", attempt, error)
-                    if kind == "conflict":
-                        raise Busy() from error
-                    raise Unavailable() from error
-                log.info("transient database error (attempt %d): %s", attempt, error)
-                time.sleep(BACKOFF_SECONDS * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5))
-        raise AssertionError("unreachable")
+        except (OperationalError, InterfaceError, DatabaseError) as error:
+            kind = classify(error)
+            if kind is None:
+                raise
+            if kind == "connection":
+                # The connection is unusable: drop it; the next attempt opens a new one.
+                connection.close()
+            limit = MAX_ATTEMPTS if kind == "conflict" else MAX_CONNECTION_ATTEMPTS
+            if attempt >= limit:
+                log.warning("giving up after %d attempts: %s", attempt, error)
+                if kind == "conflict":
+                    raise Busy() from error
+                raise Unavailable() from error
+            log.info("transient database error (attempt %d): %s", attempt, error)
+            time.sleep(BACKOFF_SECONDS * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5))
+    raise AssertionError("unreachable")
