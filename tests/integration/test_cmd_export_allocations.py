@@ -167,3 +167,22 @@ def test_memory_stays_flat_however_many_rows_are_exported(tmp_path):
     assert out.read_text().count("\n") == 30_001
     # 30,000 rows held at once would take several MB; streamed, it is a chunk at a time.
     assert peak < 3_000_000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_streams_outside_any_transaction_of_the_caller(tmp_path):
+    # As a command runs for real: no test transaction around it. Its streaming
+    # read then runs in a transaction of its own, which is what lets it work
+    # through a transaction-mode pooler (scripts/test-pgbouncer runs this).
+    _many_parts(5_001)
+    out = tmp_path / "picks.csv"
+
+    result = run("export_allocations", "--output", str(out))
+    check = run("check_stock")
+
+    assert result.stdout == "exported 5001 rows\n"
+    lines = out.read_text().splitlines()
+    assert len(lines) == 5_002
+    assert lines[1] == "o000000,BULK,1,bulk,"
+    assert lines[-1] == "o005000,BULK,1,bulk,"
+    assert check.stdout == "ok: 1 batches, 5001 lines checked\n"

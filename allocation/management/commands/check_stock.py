@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.management.base import CommandError
+from django.db import transaction
 
 from allocation import selectors
 from allocation.bulk.cli import BulkCommand
@@ -16,11 +17,14 @@ class Command(BulkCommand):
     )
 
     def handle(self, *args, **options) -> None:
-        checked = selectors.count_checked()
-        found = 0
-        for violation in selectors.stock_violations():
-            self.stdout.write(violation)
-            found += 1
+        # One transaction: the streaming reads' server-side cursors then need
+        # no WITH HOLD, so they work through a transaction-mode pooler too.
+        with transaction.atomic():
+            checked = selectors.count_checked()
+            found = 0
+            for violation in selectors.stock_violations():
+                self.stdout.write(violation)
+                found += 1
         scope = f"{checked.batches} batches, {checked.lines} lines checked"
         if found:
             noun = "violation" if found == 1 else "violations"

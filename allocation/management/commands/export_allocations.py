@@ -10,6 +10,7 @@ import csv
 from typing import TextIO
 
 from django.core.management.base import CommandError, CommandParser
+from django.db import transaction
 
 from allocation import selectors
 from allocation.bulk import fields
@@ -41,7 +42,9 @@ class Command(BulkCommand):
                     fields.identifier(value)
                 except fields.FieldError as error:
                     raise CommandError(f"{option}: {error}") from None
-        with self.output(output) as out:
+        # One transaction: the streaming read's server-side cursor then needs
+        # no WITH HOLD, so it works through a transaction-mode pooler too.
+        with self.output(output) as out, transaction.atomic():
             count = write_pick_list(out, order_id=order_id, sku=sku)
         self.summary(f"exported {count} rows", to_stderr=output == STDIO)
 
