@@ -19,7 +19,7 @@ from allocation.admin.filters import BatchStatusFilter, SkuFilter
 from allocation.admin.forms import BatchForm
 from allocation.admin.outcomes import error_text, is_transient, merge, tell, when
 from allocation.admin.paginators import EstimatedCountPaginator
-from allocation.unit_of_work import ServiceUnavailable
+from allocation.unit_of_work import ServiceUnavailable, retrying
 from domain.exceptions import BatchNotFound, DomainError
 from domain.model import UNSET
 
@@ -220,10 +220,17 @@ class BatchAdmin(admin.ModelAdmin):
         return to_delete, {"batches": len(batches)}, perms_needed, []
 
     # -- domain and database errors become messages, never a 500 page -------------
+    # The admin wraps a form's whole view in its own transaction, so the
+    # services inside cannot start over: a transient database error is retried
+    # here, around that transaction, as the API retries around its use cases.
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            return retrying(
+                lambda: super(BatchAdmin, self).changeform_view(
+                    request, object_id, form_url, extra_context
+                )
+            )
         except (DomainError, ServiceUnavailable, DatabaseError) as error:
             if isinstance(error, DatabaseError) and not is_transient(error):
                 raise
@@ -240,7 +247,9 @@ class BatchAdmin(admin.ModelAdmin):
 
     def delete_view(self, request, object_id, extra_context=None):
         try:
-            return super().delete_view(request, object_id, extra_context)
+            return retrying(
+                lambda: super(BatchAdmin, self).delete_view(request, object_id, extra_context)
+            )
         except (DomainError, ServiceUnavailable, DatabaseError) as error:
             if isinstance(error, DatabaseError) and not is_transient(error):
                 raise

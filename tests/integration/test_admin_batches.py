@@ -454,6 +454,35 @@ def test_a_busy_database_becomes_a_message_and_the_change_page_again(
     assert stored("b1") == ("RED-CHAIR", 10, 9, None)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_transient_database_error_is_retried_around_the_admins_transaction(
+    ops, two_lines_on_b1, monkeypatch
+):
+    # As in production: no test transaction around the request, so the
+    # admin's own transaction is the outermost one and can start over.
+    from django.db import OperationalError
+
+    change_batch = services.change_batch
+    attempts = []
+
+    def locked_once(**kwargs):
+        attempts.append(kwargs["reference"])
+        if len(attempts) == 1:
+            raise OperationalError("database is locked")
+        return change_batch(**kwargs)
+
+    monkeypatch.setattr(services, "change_batch", locked_once)
+    url = change_url("b1")
+
+    response = ops.post(url, {"purchased_quantity": "4", "eta": ""})
+
+    assert response.status_code == 302
+    assert attempts == ["b1", "b1"]
+    assert stored("b1") == ("RED-CHAIR", 4, 4, None)
+    assert lines()["o2"] == ("allocated", [("b2", 5)])
+    assert not any("busy" in message for message in messages_of(response))
+
+
 def test_changing_a_batch_deleted_meanwhile_says_so(ops, two_lines_on_b1):
     url = change_url("b2")
     services.delete_batch(reference="b2")
