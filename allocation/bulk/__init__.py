@@ -1,12 +1,9 @@
-"""Bulk loading behind the management commands (their reports read through selectors).
+"""Bulk loads behind the management commands: whole files in one transaction.
 
-The commands stay thin: they parse arguments and open streams. Everything
-else lives here, in the order a run goes through it:
+The commands turn a file into records (``allocation.management.reading``);
+the loaders here check each record's values (``allocation.management.fields``),
+stage the valid rows and apply them:
 
-- ``reading``: bytes in, records out (UTF-8 with or without a BOM, CSV or
-  JSON Lines, physical line numbers, one clear error for a file that cannot
-  be read at all);
-- ``fields``: the same value rules as the API's input serializers;
 - ``staging``: temporary tables that hold validated rows, so set-based SQL can
   check and apply a whole file without holding it in Python memory;
 - ``batches`` (load_batches), ``orders`` (allocate_orders).

@@ -31,8 +31,6 @@ from django.utils import timezone
 
 from allocation import models as orm
 from allocation import services
-from allocation.bulk import fields
-from allocation.bulk.reading import ErrorList, InvalidInput, Record, RowError
 from allocation.bulk.staging import (
     StagingTable,
     column,
@@ -41,6 +39,8 @@ from allocation.bulk.staging import (
     on_postgres,
     table,
 )
+from allocation.management import fields
+from allocation.management.reading import ErrorList, InvalidInput, Record, RowError
 from domain.model import LineStatus
 
 COLUMNS = ("reference", "sku", "purchased_quantity", "eta")

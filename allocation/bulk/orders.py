@@ -29,9 +29,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from allocation import models as orm
-from allocation.bulk import fields
-from allocation.bulk.reading import ErrorList, InvalidInput, Record, RowError
 from allocation.bulk.staging import StagingTable, identifier_type, on_postgres, table
+from allocation.management import fields
+from allocation.management.reading import ErrorList, InvalidInput, Record, RowError
 from allocation.unit_of_work import DjangoUnitOfWork
 from domain.exceptions import InvalidSku, LineConflict, OutOfStock
 from domain.model import Allocation, OrderLine

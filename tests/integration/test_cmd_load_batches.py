@@ -12,7 +12,7 @@ from django.db import DatabaseError
 from allocation import models as orm
 from allocation import services
 from allocation.bulk import batches as bulk_batches
-from allocation.bulk import reading
+from allocation.management import reading
 from tests.integration.cmd_support import csv_text, fail, feed_stdin, run, write
 
 pytestmark = pytest.mark.django_db

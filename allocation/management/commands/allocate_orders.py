@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.core.management.base import CommandParser
 
-from allocation.bulk import reading
-from allocation.bulk.cli import STDIO, BulkCommand
 from allocation.bulk.orders import COLUMNS, allocate_orders
+from allocation.management import reading
+from allocation.management.base import STDIO, BulkCommand
 
 
 class Command(BulkCommand):

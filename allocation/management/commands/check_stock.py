@@ -6,7 +6,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 
 from allocation import selectors
-from allocation.bulk.cli import BulkCommand
+from allocation.management.base import BulkCommand
 
 
 class Command(BulkCommand):

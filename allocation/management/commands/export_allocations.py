@@ -13,8 +13,8 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
 from allocation import selectors
-from allocation.bulk import fields
-from allocation.bulk.cli import STDIO, BulkCommand
+from allocation.management import fields
+from allocation.management.base import STDIO, BulkCommand
 
 COLUMNS = ("order_id", "sku", "qty", "batch_reference", "batch_eta")
 

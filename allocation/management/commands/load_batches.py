@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.core.management.base import CommandParser
 
-from allocation.bulk import reading
 from allocation.bulk.batches import COLUMNS, OPTIONAL, load_batches
-from allocation.bulk.cli import BulkCommand
+from allocation.management import reading
+from allocation.management.base import BulkCommand
 
 
 class Command(BulkCommand):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import BinaryIO, Protocol
 
-from allocation.bulk.fields import MISSING
+from allocation.management.fields import MISSING
 
 #: No sane line of these files comes close; a longer one is not our file.
 MAX_LINE_BYTES = 1 << 20

@@ -20,8 +20,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from tqdm import tqdm
 
-from allocation.bulk import reading
-from allocation.bulk.reading import FORMATS, FileError, InvalidInput
+from allocation.management import reading
+from allocation.management.reading import FORMATS, FileError, InvalidInput
 
 STDIO = "-"
 
