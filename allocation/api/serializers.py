@@ -231,19 +231,3 @@ class ProductSerializer(serializers.Serializer):
     available_quantity = serializers.IntegerField()
     backordered_quantity = serializers.IntegerField()
     batches = BatchSerializer(many=True)
-
-
-# -- errors (for the schema) ----------------------------------------------------------
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
-
-
-class OutOfStockSerializer(ErrorSerializer):
-    """A 409 of POST /api/allocations/: ``out_of_stock`` carries these, ``line_conflict`` not."""
-
-    sku = serializers.CharField(required=False)
-    requested = serializers.IntegerField(required=False)
-    available = serializers.IntegerField(required=False)

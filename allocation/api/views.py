@@ -22,26 +22,13 @@ from allocation import selectors, services
 from allocation.api import serializers as s
 from allocation.api.filters import BatchFilter, LineFilter
 from allocation.api.pagination import Keyset
+from allocation.api.schema import (
+    ALLOCATION_BAD_REQUEST,
+    ALLOCATION_CONFLICT,
+    DUPLICATE_BATCH,
+    operation,
+)
 from domain.model import IDENTIFIER_PATTERN, UNSET
-
-_ERROR = s.ErrorSerializer
-
-
-def _errors(*codes: int) -> dict:
-    described = {
-        400: OpenApiResponse(description="Validation error: {field: [message]}, or invalid_sku"),
-        401: OpenApiResponse(_ERROR, description="Not authenticated (token clients)"),
-        403: OpenApiResponse(
-            _ERROR, description="Missing permission, or a session without CSRF token"
-        ),
-        404: OpenApiResponse(_ERROR, description="not_found"),
-        409: OpenApiResponse(_ERROR, description="Conflict"),
-        413: OpenApiResponse(_ERROR, description="payload_too_large"),
-        415: OpenApiResponse(_ERROR, description="Unsupported media type"),
-        503: OpenApiResponse(_ERROR, description="busy or unavailable (database)"),
-    }
-    return {code: described[code] for code in codes}
-
 
 # Reads need only a logged-in user: a caller who is not one gets 401 (token
 # authentication comes first), so a read is never 403.
@@ -60,30 +47,36 @@ def _batch_change_body(batch, outcome) -> dict:
 
 
 @extend_schema_view(
-    list=extend_schema(
-        summary="List batches (preference order within a SKU)",
-        responses={200: s.BatchSerializer(many=True), **_errors(400, 404, *_READ)},
+    list=operation(
+        "List batches (preference order within a SKU)",
+        {200: s.BatchSerializer(many=True)},
+        (400, 404, *_READ),
     ),
-    retrieve=extend_schema(
-        summary="A batch with the allocations held on it",
+    retrieve=operation(
+        "A batch with the allocations held on it",
+        {200: s.BatchDetailSerializer},
+        (404, *_READ),
         parameters=[_BATCH_REFERENCE],
-        responses={200: s.BatchDetailSerializer, **_errors(404, *_READ)},
     ),
-    create=extend_schema(
-        summary="Create a batch (serves backorders)",
+    create=operation(
+        "Create a batch (serves backorders)",
+        {201: s.BatchSerializer},
+        (409, *_WRITE),
         request=s.BatchInputSerializer,
-        responses={201: s.BatchSerializer, **_errors(409, *_WRITE)},
+        bodies={409: DUPLICATE_BATCH},
     ),
-    partial_update=extend_schema(
-        summary="Change a batch's quantity and/or eta (rules 8-10)",
-        parameters=[_BATCH_REFERENCE],
+    partial_update=operation(
+        "Change a batch's quantity and/or eta (rules 8-10)",
+        {200: s.BatchChangeSerializer},
+        (404, *_WRITE),
         request=s.BatchPatchSerializer,
-        responses={200: s.BatchChangeSerializer, **_errors(404, *_WRITE)},
-    ),
-    destroy=extend_schema(
-        summary="Delete a batch; its lines are placed again or backordered",
         parameters=[_BATCH_REFERENCE],
-        responses={200: s.StockChangeSerializer, **_errors(404, 401, 403, 503)},
+    ),
+    destroy=operation(
+        "Delete a batch; its lines are placed again or backordered",
+        {200: s.StockChangeSerializer},
+        (404, 401, 403, 503),
+        parameters=[_BATCH_REFERENCE],
     ),
 )
 class BatchViewSet(
@@ -137,22 +130,13 @@ class BatchViewSet(
 
 
 @extend_schema_view(
-    list=extend_schema(
-        summary="List order lines",
-        responses={200: s.LineSerializer(many=True), **_errors(400, 404, *_READ)},
-    ),
-    create=extend_schema(
-        summary="Allocate an order line (201 new, 200 idempotent repeat)",
+    list=operation("List order lines", {200: s.LineSerializer(many=True)}, (400, 404, *_READ)),
+    create=operation(
+        "Allocate an order line (201 new, 200 idempotent repeat)",
+        {201: s.LineSerializer, 200: s.LineSerializer},
+        (409, *_WRITE),
         request=s.LineInputSerializer,
-        responses={
-            201: s.LineSerializer,
-            200: s.LineSerializer,
-            **_errors(*_WRITE),
-            409: OpenApiResponse(
-                s.OutOfStockSerializer,
-                description="out_of_stock (with sku, requested, available) or line_conflict",
-            ),
-        },
+        bodies={400: ALLOCATION_BAD_REQUEST, 409: ALLOCATION_CONFLICT},
     ),
 )
 class AllocationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -179,13 +163,8 @@ class AllocationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
 
 @extend_schema_view(
-    get=extend_schema(
-        summary="One order line", responses={200: s.LineSerializer, **_errors(404, *_READ)}
-    ),
-    delete=extend_schema(
-        summary="Deallocate an order line (rule 7)",
-        responses={204: None, **_errors(404, 401, 403, 503)},
-    ),
+    get=operation("One order line", {200: s.LineSerializer}, (404, *_READ)),
+    delete=operation("Deallocate an order line (rule 7)", {204: None}, (404, 401, 403, 503)),
 )
 class AllocationDetailView(generics.GenericAPIView):
     queryset = orm.OrderLine.objects.all()
@@ -200,10 +179,11 @@ class AllocationDetailView(generics.GenericAPIView):
 
 
 @extend_schema_view(
-    retrieve=extend_schema(
-        summary="Stock summary of one SKU",
+    retrieve=operation(
+        "Stock summary of one SKU",
+        {200: s.ProductSerializer},
+        (404, *_READ),
         parameters=[OpenApiParameter("sku", str, OpenApiParameter.PATH, pattern=_IDENTIFIER)],
-        responses={200: s.ProductSerializer, **_errors(404, *_READ)},
     ),
 )
 class ProductViewSet(viewsets.GenericViewSet):

@@ -3,15 +3,19 @@
 The fuzzer (test_fuzz_schemathesis.py) shows that every status the API
 answers is documented; this is the converse. ``STATUSES`` must equal what
 /api/schema/ documents, and for each (operation, status) one request below
-gets exactly that status, with a JSON body of the documented kind.
+gets exactly that status, with a JSON body of the documented kind that
+validates against the schema the document gives that status, and with the
+headers the document says that answer carries.
 """
 
 from __future__ import annotations
 
 import json
 
+import jsonschema
 import pytest
 from django.db import OperationalError, connection
+from django.test import Client
 from rest_framework.test import APIClient
 
 from allocation import models as orm
@@ -106,6 +110,7 @@ def clients(db, client_for) -> dict[str, APIClient]:
         "superuser": client_for(UserFactory(username="root", is_superuser=True)),
         "no_permissions": client_for(UserFactory(username="plain")),
         "anonymous": APIClient(),
+        "bad_token": APIClient(HTTP_AUTHORIZATION="Token not-a-token"),
     }
 
 
@@ -129,6 +134,42 @@ def assert_documented_body(response, status: int) -> None:
         assert set(body) >= {"detail", "code"}, body
 
 
+@pytest.fixture(scope="module")
+def document() -> dict:
+    response = Client().get("/api/schema/?format=json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def as_json_schema(schema):
+    """OpenAPI 3.0's ``nullable`` said the JSON Schema way (null is one more allowed value)."""
+    if isinstance(schema, list):
+        return [as_json_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    converted = {key: as_json_schema(value) for key, value in schema.items() if key != "nullable"}
+    if schema.get("nullable"):
+        return {"anyOf": [converted, {"type": "null"}]}
+    return converted
+
+
+def assert_matches_the_document(document: dict, response, method: str, template: str, status):
+    """The body validates against the schema documented for this status; documented headers are
+    there."""
+    documented = document["paths"][template][method.lower()]["responses"][str(status)]
+    for name, header in documented.get("headers", {}).items():
+        if header.get("required"):
+            assert response.has_header(name), (name, response.headers)
+        if response.has_header(name) and header["schema"]["type"] == "integer":
+            assert response[name].isdigit(), (name, response[name])
+    if "content" not in documented:
+        assert response.content == b""
+        return
+    schema = documented["content"]["application/json"]["schema"]
+    root = {"allOf": [as_json_schema(schema)], "components": as_json_schema(document["components"])}
+    jsonschema.Draft7Validator(root).validate(response.json())
+
+
 def test_the_schema_documents_exactly_these_statuses(api):
     schema = api.get("/api/schema/?format=json").json()
     documented = {
@@ -140,7 +181,7 @@ def test_the_schema_documents_exactly_these_statuses(api):
 
 
 @pytest.mark.parametrize(("method", "template", "status"), [c for c in CASES if c.values[2] != 503])
-def test_each_documented_status_is_produced(settings, clients, method, template, status):
+def test_each_documented_status_is_produced(settings, document, clients, method, template, status):
     settings.API_MAX_BODY_BYTES = 1024
     request = request_producing(status, method, template)
 
@@ -148,6 +189,68 @@ def test_each_documented_status_is_produced(settings, clients, method, template,
 
     assert response.status_code == status, response.content
     assert_documented_body(response, status)
+    assert_matches_the_document(document, response, method, template, status)
+
+
+# Where a status has several documented bodies, a request for each: (method, template,
+# client, path, raw body, the status, and the component the body must be).
+BODIES = [
+    ("POST", "/api/batches/", "superuser", "{", 400, "ParseError"),
+    ("POST", "/api/batches/", "superuser", "[]", 400, "FieldErrors"),
+    ("PATCH", "/api/batches/{reference}/", "superuser", '{"sku": "OTHER"}', 400, "FieldErrors"),
+    ("PATCH", "/api/batches/{reference}/", "superuser", "{", 400, "ParseError"),
+    ("POST", "/api/allocations/", "superuser", "{", 400, "ParseError"),
+    (
+        "POST",
+        "/api/allocations/",
+        "superuser",
+        '{"order_id": "o2", "sku": "NO-SUCH", "qty": 1}',
+        400,
+        "InvalidSku",
+    ),
+    ("POST", "/api/allocations/", "superuser", '{"qty": 1.5}', 400, "FieldErrors"),
+    (
+        "POST",
+        "/api/allocations/",
+        "superuser",
+        json.dumps({"order_id": "o1", "sku": SKU, "qty": 5}),
+        409,
+        "LineConflict",
+    ),
+    (
+        "POST",
+        "/api/allocations/",
+        "superuser",
+        json.dumps({"order_id": "o2", "sku": SKU, "qty": 7}),
+        409,
+        "OutOfStock",
+    ),
+    ("GET", "/api/batches/", "bad_token", "", 401, "NotAuthenticated"),
+    ("GET", "/api/batches/", "anonymous", "", 401, "NotAuthenticated"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "template", "client", "raw", "status", "component"),
+    BODIES,
+    ids=[f"{m} {t} {s} {c}" for m, t, _, _, s, c in BODIES],
+)
+def test_each_documented_body_of_a_status_is_produced(
+    document, clients, method, template, client, raw, status, component
+):
+    response = clients[client].generic(
+        method, EXISTING.get(template, template), raw, content_type="application/json"
+    )
+
+    assert response.status_code == status, response.content
+    assert_matches_the_document(document, response, method, template, status)
+    schema = {"$ref": f"#/components/schemas/{component}"}
+    root = {"allOf": [schema], "components": as_json_schema(document["components"])}
+    jsonschema.Draft7Validator(root).validate(response.json())
+    # Nothing was written: b1 still holds o1's 4 and nothing else.
+    assert orm.Batch.objects.get(reference="b1").allocated_quantity == 4
+    assert orm.OrderLine.objects.count() == 1
+    assert orm.Batch.objects.count() == 1
 
 
 def lost_database(execute, sql, params, many, context):
@@ -157,7 +260,7 @@ def lost_database(execute, sql, params, many, context):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("method", "template", "status"), [c for c in CASES if c.values[2] == 503])
 def test_each_operation_answers_503_when_the_database_is_gone(
-    monkeypatch, clients, method, template, status
+    monkeypatch, document, clients, method, template, status
 ):
     monkeypatch.setattr(unit_of_work, "BACKOFF_SECONDS", 0)
     request = request_producing(status, method, template)
@@ -170,5 +273,7 @@ def test_each_operation_answers_503_when_the_database_is_gone(
         "detail": "The database cannot be reached; please retry shortly.",
         "code": "unavailable",
     }
+    assert response["Retry-After"] == "1"
+    assert_matches_the_document(document, response, method, template, status)
     assert orm.Batch.objects.get(reference="b1").allocated_quantity == 4
     assert orm.OrderLine.objects.count() == 1
