@@ -1,9 +1,11 @@
 """What the bulk commands share: streams, progress, summaries, and errors as one line.
 
 Every failure a user can cause (a file that cannot be opened or read, rows
-that break the rules, Ctrl-C, a database that goes away) ends as a
-``CommandError``: an exit status of 1 (130 for Ctrl-C) and a message, never a
-traceback. The transaction has rolled back by then, so nothing was written.
+that break the rules, Ctrl-C, a database that goes away or stays busy) ends as a ``CommandError``:
+an exit status of 1 (130 for Ctrl-C) and a message, never a traceback. The
+transaction has rolled back by then, so nothing was written. Commands do not
+retry transient database errors themselves (the API and the admin do, around
+their short transactions); a busy database says so, and to run again.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tqdm import tqdm
 
 from allocation.management import reading
 from allocation.management.reading import FORMATS, FileError, InvalidInput
+from allocation.unit_of_work import classify
 
 STDIO = "-"
 
@@ -53,6 +56,13 @@ class BulkCommand(BaseCommand):
             first = (
                 str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             )
+            if classify(error) == "conflict":
+                # A command is one long transaction: retrying it here would
+                # redo all its work unasked. Nothing was written, so running
+                # it again is safe, and the user decides when.
+                raise CommandError(
+                    f"database busy: {first}; nothing was written. Run the command again."
+                ) from None
             raise CommandError(f"database error: {first}; nothing was written.") from None
 
     # -- input ---------------------------------------------------------------
