@@ -16,6 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from types import TracebackType
 from typing import TypeVar
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
@@ -80,7 +81,12 @@ class AbstractUnitOfWork(abc.ABC):
         self.committed = False
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc_type is None and not self.committed:
             self.rollback()
 
@@ -109,7 +115,12 @@ class DjangoUnitOfWork(AbstractUnitOfWork):
         self.products = DjangoProductRepository()
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         try:
             super().__exit__(exc_type, exc, tb)
         finally:

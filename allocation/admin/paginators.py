@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
 #: Up to this many rows an exact count is cheap enough.
@@ -24,10 +25,11 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         queryset = self.object_list
-        query = getattr(queryset, "query", None)
+        if not isinstance(queryset, QuerySet):
+            return super().count
+        query = queryset.query
         if (
-            query is None
-            or query.where  # filtered: an exact, index-backed count
+            query.where  # filtered: an exact, index-backed count
             or query.distinct
             or query.combinator
             or connections[queryset.db].vendor != "postgresql"

@@ -52,7 +52,7 @@ class Keyset:
 
     def beyond(self, key: list, *, reverse: bool = False) -> Q:
         """Rows strictly after ``key`` in this order (before it when ``reverse``)."""
-        condition = None
+        condition: Q | None = None
         # Built from the last field back: (a > x) | (a = x & (b > y | (b = y & ...))).
         for name, value in reversed(list(zip(self.fields, key, strict=True))):
             past = self._past(name, value, reverse)
@@ -64,6 +64,8 @@ class Keyset:
         # The first field bounds the index scan; the OR above would not by itself.
         first, value = self.fields[0], key[0]
         bound = Q(**{f"{first}__lte" if reverse else f"{first}__gte": value})
+        if condition is None:
+            raise ValueError("a keyset orders by at least one field")
         return bound & condition
 
     def _past(self, name: str, value, reverse: bool) -> Q:
@@ -99,7 +101,7 @@ def _decode(cursor: str, keyset: Keyset, model) -> tuple[list, bool]:
             raise ValueError("wrong key")
         if not isinstance(reverse, bool):
             raise ValueError("wrong direction")
-        values = []
+        values: list[object] = []
         for name, value in zip(keyset.fields, key, strict=True):
             if value is None and name in keyset.nullable:
                 values.append(None)

@@ -53,7 +53,8 @@ class ErrorSerializer(serializers.Serializer):
     """``{"detail", "code"}``: every error that is not a validation failure."""
 
     detail = serializers.CharField(help_text="What went wrong, as a sentence for people.")
-    code = serializers.CharField()
+    # A ChoiceField of the exact codes in each subclass.
+    code: serializers.Field = serializers.CharField()
 
 
 class ParseErrorSerializer(ErrorSerializer):
@@ -145,7 +146,7 @@ class FieldErrorsExtension(OpenApiSerializerExtension):
 
     target_class = FieldErrorsSerializer
 
-    def get_name(self) -> str:
+    def get_name(self, auto_schema=None, direction=None) -> str:
         return "FieldErrors"
 
     def map_serializer(self, auto_schema, direction) -> dict:

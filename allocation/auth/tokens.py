@@ -46,7 +46,7 @@ def _user_by_token_sql() -> str:
 def _converters() -> list[tuple[int, object, list]]:
     """Per user column that needs one, the driver-to-Python converters (as the ORM has them)."""
     meta = get_user_model()._meta
-    found = []
+    found: list[tuple[int, object, list]] = []
     for index, field in enumerate(meta.concrete_fields):
         column = field.get_col(meta.db_table)
         converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)

@@ -18,10 +18,10 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from allocation.management.fields import MISSING
 
@@ -160,12 +160,13 @@ def csv_records(
         return
     position = _check_header(header, columns, optional)
     width = len(header)
+    pick: Callable[[list[str]], Any]
     if all(position[name] is not None for name in columns):
         pick = itemgetter(*(position[name] for name in columns))
     else:
         indexes = [position[name] for name in columns]
 
-        def pick(row: list[str]) -> tuple:
+        def pick(row: list[str]) -> tuple[Any, ...]:
             return tuple(MISSING if i is None else row[i] for i in indexes)
 
     last = reader.line_num
