@@ -235,3 +235,20 @@ def test_a_unit_of_work_used_again_locks_again_in_each_transaction(
     assert locked_rows == ["RUG", "RUG", "RUG"]  # a new transaction, locked anew
     assert not connection.in_atomic_block
     assert orm.Batch.objects.get(reference="r1").allocated_quantity == 2
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_new_line_costs_three_statements_between_begin_and_commit_on_postgresql():
+    services.add_batch(reference="r1", sku="RUG", purchased_quantity=10)
+
+    with CaptureQueriesContext(connection) as queries:
+        outcome = services.allocate(order_id="o1", sku="RUG", qty=4)
+
+    assert outcome.created is True
+    assert orm.Batch.objects.get(reference="r1").allocated_quantity == 4
+    # BEGIN, the SKU's lock, the batches with the line (none yet), one write of
+    # the line with its parts and the batch total, COMMIT.
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert len(statements) == 5, statements
+    assert (statements[0], statements[-1]) == ("BEGIN", "COMMIT")
