@@ -15,7 +15,7 @@ from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Q, Quer
 from django.db.models.functions import Coalesce
 
 from allocation import models as orm
-from domain.exceptions import BatchNotFound, LineNotFound, ProductNotFound
+from domain.exceptions import BatchNotFound, LineNotFound, OrderNotFound, ProductNotFound
 from domain.model import LineStatus
 
 #: Rows fetched per round trip by the reports that stream (server-side cursor on PostgreSQL).
@@ -59,6 +59,14 @@ def line(order_id: str, sku: str) -> orm.OrderLine:
     found = lines().filter(order_id=order_id, product_id=sku).first()
     if found is None:
         raise LineNotFound(order_id, sku)
+    return found
+
+
+def order_lines(order_id: str) -> list[orm.OrderLine]:
+    """Every line of an order, by SKU (SPEC 2.5)."""
+    found = list(lines().filter(order_id=order_id).order_by("product_id"))
+    if not found:
+        raise OrderNotFound(order_id)
     return found
 
 

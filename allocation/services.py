@@ -7,14 +7,24 @@ exception handler and the commands translate them for their audience.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.utils import timezone
 
 from allocation.unit_of_work import AbstractUnitOfWork, DjangoUnitOfWork
-from domain.exceptions import BatchNotFound, DuplicateBatch, InvalidSku, LineNotFound, SkuChange
+from domain import orders
+from domain.exceptions import (
+    BatchNotFound,
+    DuplicateBatch,
+    InvalidSku,
+    LineNotFound,
+    OrderNotFound,
+    SkuChange,
+)
 from domain.model import UNSET, Allocation, Batch, OrderLine, StockChange, _Unset
+from domain.orders import OrderAllocation
 
 
 @dataclass(frozen=True)
@@ -162,3 +172,48 @@ def _product_of_batch(uow: AbstractUnitOfWork, reference: str):
         raise BatchNotFound(reference)
     product.batch(reference)
     return product
+
+
+def allocate_order(
+    *, order_id: str, lines: Sequence[tuple[str, int]], uow: AbstractUnitOfWork | None = None
+) -> OrderAllocation:
+    """SPEC 2.5: every ``(sku, qty)`` line of the order by rules 1-6, all or nothing.
+
+    One unit of work: the order's SKUs are locked together in sorted order
+    (so orders sharing SKUs queue, never deadlock), each line is decided by
+    its SKU's product, and the result is written only if every line fits.
+    """
+    uow = uow or DjangoUnitOfWork()
+
+    def use_case() -> OrderAllocation:
+        with uow:
+            products = uow.products.get_for_order(order_id, [sku for sku, _qty in lines])
+            result = orders.allocate_order(order_id, lines, products, now=_now())
+            if result.created:
+                uow.commit()
+            return result
+
+    return uow.run(use_case)
+
+
+def deallocate_order(*, order_id: str, uow: AbstractUnitOfWork | None = None) -> StockChange:
+    """Rule 7 for every line of the order, in one unit of work; freed stock serves backorders."""
+    uow = uow or DjangoUnitOfWork()
+
+    def use_case() -> StockChange:
+        with uow:
+            served: list[Allocation] = []
+            found = False
+            # SKUs locked one by one in sorted order, as every multi-SKU writer does.
+            for sku in uow.products.skus_of_order(order_id):
+                product = uow.products.get(sku, order_id=order_id, backorders=True)
+                if product is None or product.get_allocation(order_id) is None:
+                    continue  # deallocated meanwhile by someone else
+                found = True
+                served += product.deallocate(order_id, now=_now()).served
+            if not found:
+                raise OrderNotFound(order_id)
+            uow.commit()
+            return StockChange(served=served)
+
+    return uow.run(use_case)

@@ -247,6 +247,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "BatchStatusEnum": "allocation.api.serializers.BATCH_STATUSES",
         "LineStatusEnum": "allocation.api.serializers.LINE_STATUSES",
+        # One code, one enum, whichever error body (a line's or an order's) carries it.
+        "LineConflictCodeEnum": ["line_conflict"],
+        "OutOfStockCodeEnum": ["out_of_stock"],
+        "InvalidSkuCodeEnum": ["invalid_sku"],
     },
 }
 

@@ -39,6 +39,12 @@ class LineNotFound(NotFound):
         super().__init__(f"No order line {order_id!r} for SKU {sku!r}.")
 
 
+class OrderNotFound(NotFound):
+    def __init__(self, order_id: str) -> None:
+        self.order_id = order_id
+        super().__init__(f"No order lines for order {order_id!r}.")
+
+
 class ProductNotFound(NotFound):
     def __init__(self, sku: str) -> None:
         self.sku = sku
@@ -115,3 +121,53 @@ class InvalidQuantity(DomainError):
         self.field: str | None = field
         self.value = value
         super().__init__(f"{field} must be between {minimum} and {maximum}, not {value}.")
+
+
+class OrderLineConflict(LineConflict):
+    """Rule 6 for a line of an order: the body names the SKU (SPEC 2.5)."""
+
+    def details(self) -> dict[str, object]:
+        return {"sku": self.sku}
+
+
+class UnknownSkus(DomainError):
+    """An order names SKUs that have no batches at all (``invalid_sku`` for an order)."""
+
+    code = "invalid_sku"
+
+    def __init__(self, skus: list[str]) -> None:
+        self.skus = skus
+        names = ", ".join(repr(sku) for sku in skus)
+        super().__init__(f"These SKUs have no batches: {names}.")
+
+    def details(self) -> dict[str, object]:
+        return {"skus": self.skus}
+
+
+class Shortage:
+    """One line of an order that does not fit: what it asks and what is left."""
+
+    def __init__(self, sku: str, requested: int, available: int) -> None:
+        self.sku = sku
+        self.requested = requested
+        self.available = available
+
+    def as_dict(self) -> dict[str, object]:
+        return {"sku": self.sku, "requested": self.requested, "available": self.available}
+
+
+class OrderOutOfStock(DomainError):
+    """Rule 4 for an order: some of its new lines do not fit, so none is recorded."""
+
+    code = "out_of_stock"
+
+    def __init__(self, order_id: str, shortages: list[Shortage]) -> None:
+        self.order_id = order_id
+        self.shortages = shortages
+        skus = ", ".join(repr(s.sku) for s in shortages)
+        super().__init__(
+            f"Out of stock for order {order_id!r}: not enough of {skus}; nothing was allocated."
+        )
+
+    def details(self) -> dict[str, object]:
+        return {"lines": [shortage.as_dict() for shortage in self.shortages]}

@@ -118,6 +118,33 @@ class LineConflictSerializer(ErrorSerializer):
     code = _codes("line_conflict")
 
 
+class UnknownSkusSerializer(ErrorSerializer):
+    """``invalid_sku`` for an order: these SKUs have no batches at all; nothing was recorded."""
+
+    code = _codes("invalid_sku")
+    skus = serializers.ListField(child=serializers.CharField(), min_length=1)
+
+
+class ShortLineSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    requested = serializers.IntegerField(help_text="The line's qty.")
+    available = serializers.IntegerField(help_text="The SKU's total available quantity.")
+
+
+class OrderOutOfStockSerializer(ErrorSerializer):
+    """``out_of_stock`` for an order: every line that does not fit; nothing was recorded."""
+
+    code = _codes("out_of_stock")
+    lines = ShortLineSerializer(many=True)
+
+
+class OrderLineConflictSerializer(ErrorSerializer):
+    """``line_conflict`` for an order: the line of ``sku`` is recorded with another qty."""
+
+    code = _codes("line_conflict")
+    sku = serializers.CharField()
+
+
 class PayloadTooLargeSerializer(ErrorSerializer):
     """``payload_too_large``: the body is larger than the configured limit."""
 
@@ -208,6 +235,21 @@ ALLOCATION_CONFLICT = OpenApiResponse(
     description=(
         "Not enough stock (out_of_stock, with sku, requested and available), or the line "
         "exists with another qty (line_conflict)."
+    ),
+)
+
+ORDER_BAD_REQUEST = OpenApiResponse(
+    _one_of("OrderBadRequest", UnknownSkusSerializer, ParseErrorSerializer, FieldErrorsSerializer),
+    description=(
+        "Validation failed (a field-error map; messages about a line name it: lines[2].qty), "
+        "SKUs without batches (invalid_sku, with skus), or the body is not JSON (parse_error)."
+    ),
+)
+ORDER_CONFLICT = OpenApiResponse(
+    _one_of("OrderConflict", OrderOutOfStockSerializer, OrderLineConflictSerializer),
+    description=(
+        "Lines that do not fit (out_of_stock, with every short line), or a line recorded "
+        "with another qty (line_conflict, with its sku). Nothing was recorded."
     ),
 )
 

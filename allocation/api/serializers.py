@@ -8,6 +8,7 @@ just written by a service and a batch read by a selector look the same.
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from django.core.validators import RegexValidator
 from django.utils import timezone
@@ -219,6 +220,77 @@ class BatchChangeSerializer(BatchSerializer):
 class StockChangeSerializer(serializers.Serializer):
     reallocated = LineSerializer(many=True)
     backordered = LineSerializer(many=True)
+
+
+# -- orders -----------------------------------------------------------------------
+
+#: SPEC 2.5: an order has 1 to 1000 lines.
+MAX_ORDER_LINES = 1000
+
+
+class OrderLineInputSerializer(serializers.Serializer):
+    sku = IdentifierField()
+    qty = quantity_field(1)
+
+
+@extend_schema_field(OrderLineInputSerializer(many=True))
+class OrderLinesField(serializers.Field):
+    """1 to 1000 ``{"sku", "qty"}`` objects, each SKU once.
+
+    Its errors are one flat list of messages, each naming its line by index
+    (``lines[2].qty: ...``), so that an order's 400 keeps SPEC 2's
+    ``{"field": ["message"]}`` shape, as every other validation error does.
+    """
+
+    default_error_messages = {
+        "not_a_list": 'Expected a list of lines but got type "{input_type}".',
+        "empty": "An order needs at least one line.",
+        "max_length": "An order has at most {max_length} lines.",
+        "repeated": "Each SKU may appear once in an order: {skus}.",
+    }
+
+    def to_internal_value(self, data) -> list[dict]:
+        if not isinstance(data, list):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        if not data:
+            self.fail("empty")
+        if len(data) > MAX_ORDER_LINES:
+            self.fail("max_length", max_length=MAX_ORDER_LINES)
+        lines, errors = [], []
+        for index, item in enumerate(data):
+            line = OrderLineInputSerializer(data=item)
+            if line.is_valid():
+                lines.append(dict(line.validated_data))
+                continue
+            for name, messages in line.errors.items():
+                where = f"lines[{index}]"
+                if name != "non_field_errors":
+                    where += f".{name}"
+                errors += [f"{where}: {message}" for message in messages]
+        if errors:
+            raise serializers.ValidationError(errors)
+        counts = Counter(line["sku"] for line in lines)
+        repeated = [sku for sku, count in counts.items() if count > 1]
+        if repeated:
+            self.fail("repeated", skus=", ".join(repeated))
+        return lines
+
+    def to_representation(self, value):
+        return value
+
+
+class OrderInputSerializer(serializers.Serializer):
+    order_id = IdentifierField()
+    lines = OrderLinesField()
+
+
+class OrderSerializer(serializers.Serializer):
+    order_id = serializers.CharField()
+    lines = LineSerializer(many=True)
+
+
+def order_data(order_id: str, lines) -> dict:
+    return {"order_id": order_id, "lines": [line_data(line) for line in lines]}
 
 
 # -- products ---------------------------------------------------------------------

@@ -23,6 +23,7 @@ router = Router()
 # Allocations first: URLs resolve in order, and they are the busiest route.
 router.register("allocations", views.AllocationViewSet, basename="allocation")
 router.register("batches", views.BatchViewSet, basename="batch")
+router.register("orders", views.OrderViewSet, basename="order")
 router.register("products", views.ProductViewSet, basename="product")
 
 urlpatterns = [

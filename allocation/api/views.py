@@ -26,6 +26,8 @@ from allocation.api.schema import (
     ALLOCATION_BAD_REQUEST,
     ALLOCATION_CONFLICT,
     DUPLICATE_BATCH,
+    ORDER_BAD_REQUEST,
+    ORDER_CONFLICT,
     operation,
 )
 from domain.model import IDENTIFIER_PATTERN, UNSET
@@ -175,6 +177,57 @@ class AllocationDetailView(generics.GenericAPIView):
 
     def delete(self, request, order_id: str, sku: str):
         services.deallocate(order_id=order_id, sku=sku)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+_ORDER_ID = OpenApiParameter("order_id", str, OpenApiParameter.PATH, pattern=_IDENTIFIER)
+
+
+@extend_schema_view(
+    create=operation(
+        "Allocate every line of an order, all or nothing (201 new, 200 idempotent repeat)",
+        {201: s.OrderSerializer, 200: s.OrderSerializer},
+        (409, *_WRITE),
+        request=s.OrderInputSerializer,
+        bodies={400: ORDER_BAD_REQUEST, 409: ORDER_CONFLICT},
+    ),
+    retrieve=operation(
+        "Every line of an order, by SKU",
+        {200: s.OrderSerializer},
+        (404, *_READ),
+        parameters=[_ORDER_ID],
+    ),
+    destroy=operation(
+        "Deallocate every line of an order (rule 7 per SKU)",
+        {204: None},
+        (404, 401, 403, 503),
+        parameters=[_ORDER_ID],
+    ),
+)
+class OrderViewSet(viewsets.GenericViewSet):
+    # The model whose permissions guard the writes: add/delete order lines.
+    queryset = orm.OrderLine.objects.all()
+    lookup_field = "order_id"
+    # Well-formed identifiers only (see urls.py): the rest is a JSON 404.
+    lookup_value_regex = IDENTIFIER_PATTERN
+
+    def get_serializer_class(self):
+        if self.request is not None and self.request.method == "POST":
+            return s.OrderInputSerializer
+        return s.OrderSerializer
+
+    def create(self, request, *args, **kwargs):
+        data = _validated(s.OrderInputSerializer, request)
+        lines = [(line["sku"], line["qty"]) for line in data["lines"]]
+        outcome = services.allocate_order(order_id=data["order_id"], lines=lines)
+        code = status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK
+        return Response(s.order_data(outcome.order_id, outcome.allocations), status=code)
+
+    def retrieve(self, request, order_id=None):
+        return Response(s.order_data(order_id, selectors.order_lines(order_id)))
+
+    def destroy(self, request, order_id=None):
+        services.deallocate_order(order_id=order_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

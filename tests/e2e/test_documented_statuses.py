@@ -36,6 +36,9 @@ STATUSES = {
     ("GET", "/api/allocations/{order_id}/{sku}/"): {200, 401, 404, 503},
     ("DELETE", "/api/allocations/{order_id}/{sku}/"): {204, 401, 403, 404, 503},
     ("GET", "/api/products/{sku}/"): {200, 401, 404, 503},
+    ("POST", "/api/orders/"): {200, 201, 400, 401, 403, 409, 413, 415, 503},
+    ("GET", "/api/orders/{order_id}/"): {200, 401, 404, 503},
+    ("DELETE", "/api/orders/{order_id}/"): {204, 401, 403, 404, 503},
 }
 
 # A concrete path for each template: one that exists, one that does not.
@@ -43,21 +46,25 @@ EXISTING = {
     "/api/batches/{reference}/": "/api/batches/b1/",
     "/api/allocations/{order_id}/{sku}/": LINE,
     "/api/products/{sku}/": f"/api/products/{SKU}/",
+    "/api/orders/{order_id}/": "/api/orders/o1/",
 }
 MISSING = {
     "/api/batches/{reference}/": "/api/batches/nope/",
     "/api/allocations/{order_id}/{sku}/": f"/api/allocations/nope/{SKU}/",
     "/api/products/{sku}/": "/api/products/NOPE/",
+    "/api/orders/{order_id}/": "/api/orders/nope/",
 }
 VALID_BODY = {
     ("POST", "/api/batches/"): {"reference": "b2", "sku": SKU, "purchased_quantity": 5},
     ("PATCH", "/api/batches/{reference}/"): {"purchased_quantity": 12},
     ("POST", "/api/allocations/"): {"order_id": "o2", "sku": SKU, "qty": 1},
+    ("POST", "/api/orders/"): {"order_id": "o2", "lines": [{"sku": SKU, "qty": 1}]},
 }
 INVALID_BODY = {
     ("POST", "/api/batches/"): {"reference": "b2", "sku": SKU, "purchased_quantity": -1},
     ("PATCH", "/api/batches/{reference}/"): {"purchased_quantity": "many"},
     ("POST", "/api/allocations/"): {"order_id": "o2", "sku": SKU, "qty": 0},
+    ("POST", "/api/orders/"): {"order_id": "o2", "lines": []},
 }
 
 CASES = [
@@ -88,17 +95,18 @@ def request_producing(status: int, method: str, template: str) -> dict:
         else:
             path = MISSING[template]
     elif status == 409:
-        body = (
-            {"reference": "b1", "sku": SKU, "purchased_quantity": 5}  # duplicate_batch
-            if template == "/api/batches/"
-            else {"order_id": "o2", "sku": SKU, "qty": 100}  # out_of_stock
-        )
+        body = {
+            "/api/batches/": {"reference": "b1", "sku": SKU, "purchased_quantity": 5},  # duplicate
+            "/api/orders/": {"order_id": "o2", "lines": [{"sku": SKU, "qty": 100}]},  # short
+        }.get(template, {"order_id": "o2", "sku": SKU, "qty": 100})  # out_of_stock
     elif status == 413:
         body = {**body, "padding": "x" * 2048}
     elif status == 415:
         content_type = "text/plain"
     elif status == 200 and (method, template) == ("POST", "/api/allocations/"):
         body = {"order_id": "o1", "sku": SKU, "qty": 4}  # the idempotent repeat
+    elif status == 200 and (method, template) == ("POST", "/api/orders/"):
+        body = {"order_id": "o1", "lines": [{"sku": SKU, "qty": 4}]}  # the idempotent repeat
     return {"client": client, "path": path, "body": body, "content_type": content_type}
 
 

@@ -44,6 +44,9 @@ OPERATIONS = [
     ("GET", "/api/allocations/{order_id}/{sku}/"),
     ("DELETE", "/api/allocations/{order_id}/{sku}/"),
     ("GET", "/api/products/{sku}/"),
+    ("POST", "/api/orders/"),
+    ("GET", "/api/orders/{order_id}/"),
+    ("DELETE", "/api/orders/{order_id}/"),
 ]
 MODES = [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
 

@@ -90,6 +90,9 @@ def test_schema_describes_every_endpoint(schema):
         ("/api/allocations/{order_id}/{sku}/", "get"),
         ("/api/allocations/{order_id}/{sku}/", "delete"),
         ("/api/products/{sku}/", "get"),
+        ("/api/orders/", "post"),
+        ("/api/orders/{order_id}/", "get"),
+        ("/api/orders/{order_id}/", "delete"),
     }
 
 

@@ -238,6 +238,7 @@ def test_a_unit_of_work_used_again_locks_again_in_each_transaction(
 
 
 @pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
 @pytest.mark.django_db(transaction=True)
 def test_a_new_line_costs_three_statements_between_begin_and_commit_on_postgresql():
     services.add_batch(reference="r1", sku="RUG", purchased_quantity=10)

@@ -1,11 +1,16 @@
 """In-memory stand-ins for the repository and unit of work: services without a database.
 
 The fake repository keeps every Product whole (all batches, all lines), so
-it never needs the lazy loading the Django adapter does.
+it never needs the lazy loading the Django adapter does. Like a database, it
+forgets what a unit of work changed unless it commits: a rollback puts every
+product handed out back as it was when handed out (in place, so objects the
+use case returned keep their identity).
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Collection
 from datetime import datetime
 
 from allocation.repository import AbstractProductRepository
@@ -18,6 +23,8 @@ class FakeProductRepository(AbstractProductRepository):
         super().__init__()
         self._products: dict[str, Product] = {p.sku: p for p in products or []}
         self.lines_loaded_for: list[str] = []
+        # Each product as it was when first handed out in this unit of work.
+        self._as_handed_out: dict[str, Product] = {}
 
     def get(
         self,
@@ -27,14 +34,28 @@ class FakeProductRepository(AbstractProductRepository):
         batch_reference: str | None = None,
         backorders: bool = False,
     ) -> Product | None:
+        return self._hand_out(sku)
+
+    def get_for_order(self, order_id: str, skus: Collection[str]) -> dict[str, Product]:
+        found = {sku: self._hand_out(sku) for sku in sorted(skus)}
+        return {sku: product for sku, product in found.items() if product is not None}
+
+    def skus_of_order(self, order_id: str) -> list[str]:
+        return sorted(
+            sku for sku, product in self._products.items() if product.get_allocation(order_id)
+        )
+
+    def get_or_create(self, sku: str, *, now: datetime, backorders: bool = True) -> Product:
+        self._products.setdefault(sku, Product(sku))
+        product = self._hand_out(sku)
+        assert product is not None
+        return product
+
+    def _hand_out(self, sku: str) -> Product | None:
         product = self._products.get(sku)
         if product is not None:
             self.seen[sku] = product
-        return product
-
-    def get_or_create(self, sku: str, *, now: datetime, backorders: bool = True) -> Product:
-        product = self._products.setdefault(sku, Product(sku))
-        self.seen[sku] = product
+            self._as_handed_out.setdefault(sku, copy.deepcopy(product))
         return product
 
     def load_lines_on_batch(self, product: Product, reference: str) -> None:
@@ -48,7 +69,13 @@ class FakeProductRepository(AbstractProductRepository):
         return None
 
     def flush(self) -> None:
-        pass
+        self._as_handed_out.clear()
+
+    def forget_changes(self) -> None:
+        for sku, before in self._as_handed_out.items():
+            vars(self._products[sku]).clear()
+            vars(self._products[sku]).update(vars(before))
+        self._as_handed_out.clear()
 
     # -- for assertions ------------------------------------------------------------------
 
@@ -72,6 +99,13 @@ class FakeUnitOfWork(AbstractUnitOfWork):
     def _commit(self) -> None:
         self.products.flush()
         self.commits += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        super().__exit__(exc_type, exc, tb)
+        if not self.committed:
+            # As leaving transaction.atomic without a commit: after a rollback
+            # call, or an error raised out of the use case.
+            self.products.forget_changes()
 
     def rollback(self) -> None:
         self.rollbacks += 1
