@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from domain.model import BatchStatus, LineStatus
+from domain.validation import IDENTIFIER_MAX_LENGTH
 
 
 class IdentifierField(models.CharField):
@@ -23,7 +24,7 @@ class IdentifierField(models.CharField):
     """
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("max_length", 255)
+        kwargs.setdefault("max_length", IDENTIFIER_MAX_LENGTH)
         super().__init__(*args, **kwargs)
 
     def db_parameters(self, connection):

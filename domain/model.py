@@ -16,7 +16,6 @@ part, never sums over whatever happens to be loaded.
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,15 +29,7 @@ from domain.exceptions import (
     LineNotFound,
     OutOfStock,
 )
-
-MAX_QUANTITY = 2_147_483_647
-IDENTIFIER_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,254}"
-_IDENTIFIER_RE = re.compile(rf"\A{IDENTIFIER_PATTERN}\Z")
-
-
-def is_identifier(value: object) -> bool:
-    """References, SKUs and order ids: 1-255 of ``[A-Za-z0-9._:-]``, starting alphanumeric."""
-    return isinstance(value, str) and _IDENTIFIER_RE.match(value) is not None
+from domain.validation import MAX_QUANTITY, is_quantity
 
 
 class _Unset(enum.Enum):
@@ -432,7 +423,8 @@ class Product:
 
 
 def _check_quantity(name: str, value: int, *, minimum: int) -> None:
+    if is_quantity(value, minimum=minimum):
+        return
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int")
-    if value < minimum or value > MAX_QUANTITY:
-        raise InvalidQuantity(name, value, minimum, MAX_QUANTITY)
+    raise InvalidQuantity(name, value, minimum, MAX_QUANTITY)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.contrib import admin
 
 from allocation import selectors
-from domain.model import BatchStatus, is_identifier
+from domain.model import BatchStatus
+from domain.validation import is_identifier
 
 
 class SkuFilter(admin.SimpleListFilter):

@@ -28,7 +28,8 @@ from allocation.api.schema import (
     DUPLICATE_BATCH,
     operation,
 )
-from domain.model import IDENTIFIER_PATTERN, UNSET
+from domain.model import UNSET
+from domain.validation import IDENTIFIER_PATTERN
 
 # Reads need only a logged-in user: a caller who is not one gets 401 (token
 # authentication comes first), so a read is never 403.
