@@ -7,9 +7,10 @@ in ``allocation.repository`` only. Import as ``from allocation import models as 
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, OrderBy, Q
 
-from domain.model import BatchStatus, LineStatus
+from domain.model import PREFERENCE_ORDER, BatchStatus, LineStatus
+from domain.validation import IDENTIFIER_MAX_LENGTH
 
 
 class IdentifierField(models.CharField):
@@ -23,7 +24,7 @@ class IdentifierField(models.CharField):
     """
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("max_length", 255)
+        kwargs.setdefault("max_length", IDENTIFIER_MAX_LENGTH)
         super().__init__(*args, **kwargs)
 
     def db_parameters(self, connection):
@@ -48,10 +49,14 @@ class Product(models.Model):
 
 class BatchQuerySet(models.QuerySet):
     def in_preference_order(self) -> BatchQuerySet:
-        """Rule 1, the same order on SQLite and PostgreSQL (NULL eta = in stock, first)."""
-        return self.order_by(
-            "product_id", F("eta").asc(nulls_first=True), "created_at", "reference"
-        )
+        """Rule 1 within each SKU, the same order on SQLite and PostgreSQL."""
+        return self.order_by("product_id", *preference_order())
+
+    def with_status(self, status: str) -> BatchQuerySet:
+        """``in_stock`` or ``inbound`` batches (``BatchStatus``)."""
+        if BatchStatus(status) is BatchStatus.IN_STOCK:
+            return self.filter(IN_STOCK)
+        return self.exclude(IN_STOCK)
 
     def with_stock(self) -> BatchQuerySet:
         return self.filter(allocated_quantity__lt=F("purchased_quantity"))
@@ -91,9 +96,7 @@ class Batch(models.Model):
         ]
         indexes = [
             # Preference order within a SKU (lists, pick lists).
-            models.Index(
-                fields=["product", "eta", "created_at", "reference"], name="batch_preference_idx"
-            ),
+            models.Index(fields=["product", *PREFERENCE_ORDER], name="batch_preference_idx"),
             # The hot path: a SKU's batches that still have stock. Partial, so
             # it stays small however many used-up batches history leaves behind.
             models.Index(
@@ -115,8 +118,46 @@ class Batch(models.Model):
         return self.purchased_quantity - self.allocated_quantity
 
     @property
-    def status(self) -> str:
-        return BatchStatus.IN_STOCK if self.eta is None else BatchStatus.INBOUND
+    def status(self) -> BatchStatus:
+        return BatchStatus.of(self.eta)
+
+
+# -- rule 1 and "in stock" as queries ------------------------------------------
+# The domain states both rules (``domain.model.PREFERENCE_ORDER``,
+# ``BatchStatus.of``); every ORM ordering and filter of batches, and any raw
+# SQL that orders them, takes them from here. tests/integration/
+# test_preference_order.py checks that these orders and the domain's agree.
+
+#: The fields of rule 1 that may be null. The domain puts a missing value
+#: first (no eta: in stock); SQL engines disagree on where NULL goes
+#: (SQLite first, PostgreSQL last), so it is said in every ORDER BY.
+NULLS_FIRST = frozenset(name for name in PREFERENCE_ORDER if Batch._meta.get_field(name).null)
+
+#: "In stock" (``BatchStatus.of``: no eta) as a filter on batches.
+IN_STOCK = Q(eta__isnull=True)
+
+
+def _ascending(name: str, prefix: str = "") -> OrderBy:
+    term = F(prefix + name)
+    return term.asc(nulls_first=True) if name in NULLS_FIRST else term.asc()
+
+
+def preference_order(prefix: str = "") -> list[OrderBy]:
+    """Rule 1 as ORDER BY terms; ``prefix`` reaches the batch from another model (``"batch__"``)."""
+    return [_ascending(name, prefix) for name in PREFERENCE_ORDER]
+
+
+#: Sorting by status puts in-stock batches first, as rule 1 does.
+IN_STOCK_FIRST = _ascending("eta")
+
+
+def preference_order_sql(alias: str = "") -> str:
+    """Rule 1 as the text of an ORDER BY over the batch table (``alias`` like ``"b."``)."""
+    return ", ".join(
+        f"{alias}{Batch._meta.get_field(name).column}"
+        + (" ASC NULLS FIRST" if name in NULLS_FIRST else "")
+        for name in PREFERENCE_ORDER
+    )
 
 
 class OrderLine(models.Model):

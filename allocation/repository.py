@@ -486,12 +486,7 @@ class DjangoProductRepository(AbstractProductRepository):
                 "parts__qty",
                 "parts__batch__reference",
             )
-            .order_by(
-                "id",
-                orm.models.F("parts__batch__eta").asc(nulls_first=True),
-                "parts__batch__created_at",
-                "parts__batch__reference",
-            )
+            .order_by("id", *orm.preference_order("parts__batch__"))
         )
         return self._add_lines(snapshot, sku, rows, exclude)
 

@@ -23,11 +23,8 @@ CHUNK = 2000
 ALLOCATED = LineStatus.ALLOCATED.value
 BACKORDERED = LineStatus.BACKORDERED.value
 
-PART_PREFERENCE = (
-    F("batch__eta").asc(nulls_first=True),
-    "batch__created_at",
-    "batch__reference",
-)
+#: Parts in their batches' preference order (rule 1).
+PART_PREFERENCE = orm.preference_order("batch__")
 
 
 def batches() -> orm.BatchQuerySet:

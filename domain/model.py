@@ -16,7 +16,7 @@ part, never sums over whatever happens to be loaded.
 from __future__ import annotations
 
 import enum
-import re
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,15 +30,14 @@ from domain.exceptions import (
     LineNotFound,
     OutOfStock,
 )
+from domain.validation import MAX_QUANTITY, is_quantity
 
-MAX_QUANTITY = 2_147_483_647
-IDENTIFIER_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,254}"
-_IDENTIFIER_RE = re.compile(rf"\A{IDENTIFIER_PATTERN}\Z")
-
-
-def is_identifier(value: object) -> bool:
-    """References, SKUs and order ids: 1-255 of ``[A-Za-z0-9._:-]``, starting alphanumeric."""
-    return isinstance(value, str) and _IDENTIFIER_RE.match(value) is not None
+#: Rule 1, preference order: a SKU's batches in ascending order of these
+#: fields, a batch without a value (no ``eta``: in stock) before every batch
+#: with one. ``Batch.preference_key`` reads it, and so does the ORM's
+#: ordering (``allocation.models.preference_order``).
+PREFERENCE_ORDER = ("eta", "created_at", "reference")
+_preference_values = operator.attrgetter(*PREFERENCE_ORDER)
 
 
 class _Unset(enum.Enum):
@@ -57,6 +56,11 @@ class LineStatus(enum.StrEnum):
 class BatchStatus(enum.StrEnum):
     IN_STOCK = "in_stock"
     INBOUND = "inbound"
+
+    @classmethod
+    def of(cls, eta: date | None) -> BatchStatus:
+        """A batch with no eta is in the warehouse already; one with an eta is on its way."""
+        return cls.IN_STOCK if eta is None else cls.INBOUND
 
 
 @dataclass(frozen=True)
@@ -114,17 +118,14 @@ class Batch:
 
     @property
     def status(self) -> BatchStatus:
-        return BatchStatus.IN_STOCK if self.eta is None else BatchStatus.INBOUND
+        return BatchStatus.of(self.eta)
 
     @property
     def preference_key(self) -> tuple:
-        """Rule 1: in stock first (oldest first), then inbound by earliest eta."""
-        return (
-            self.eta is not None,
-            self.eta or date.min,
-            self.created_at,
-            self.reference,
-        )
+        """Rule 1 (``PREFERENCE_ORDER``): in stock first (oldest first), then inbound by eta."""
+        # Each value as (present, value): a missing one, (False, None), sorts
+        # before every present one and meets only another missing one, as equal.
+        return tuple((value is not None, value) for value in _preference_values(self))
 
 
 @dataclass(eq=False)
@@ -432,7 +433,8 @@ class Product:
 
 
 def _check_quantity(name: str, value: int, *, minimum: int) -> None:
+    if is_quantity(value, minimum=minimum):
+        return
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int")
-    if value < minimum or value > MAX_QUANTITY:
-        raise InvalidQuantity(name, value, minimum, MAX_QUANTITY)
+    raise InvalidQuantity(name, value, minimum, MAX_QUANTITY)

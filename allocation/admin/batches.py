@@ -37,7 +37,7 @@ class BatchAdmin(admin.ModelAdmin):
     search_help_text = "Search by reference or SKU."
     # Rule 1's preference order within each SKU. The SKU is the foreign key
     # column itself, so no column of the list needs a join.
-    ordering = ("product_id", F("eta").asc(nulls_first=True), "created_at", "reference")
+    ordering = ("product_id", *orm.preference_order())
     list_select_related = False
     show_full_result_count = False
     # No full-table COUNT(*) on an unfiltered big table (see allocation.admin.paginators).
@@ -49,9 +49,9 @@ class BatchAdmin(admin.ModelAdmin):
     def sku(self, batch: orm.Batch) -> str:
         return batch.product_id
 
-    @admin.display(description="status", ordering=F("eta").asc(nulls_first=True))
+    @admin.display(description="status", ordering=orm.IN_STOCK_FIRST)
     def status(self, batch: orm.Batch) -> str:
-        return "in stock" if batch.eta is None else "inbound"
+        return batch.status.replace("_", " ")
 
     # Short headers, so that the list fits a laptop screen next to its filters.
     @admin.display(description="purchased", ordering="purchased_quantity")

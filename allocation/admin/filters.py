@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.contrib import admin
 
 from allocation import selectors
-from domain.model import BatchStatus, is_identifier
+from domain.model import BatchStatus
+from domain.validation import is_identifier
 
 
 class SkuFilter(admin.SimpleListFilter):
@@ -62,11 +63,9 @@ class BatchStatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return [(BatchStatus.IN_STOCK.value, "in stock"), (BatchStatus.INBOUND.value, "inbound")]
+        return [(s.value, s.value.replace("_", " ")) for s in BatchStatus]
 
     def queryset(self, request, queryset):
-        if self.value() == BatchStatus.IN_STOCK.value:
-            return queryset.filter(eta__isnull=True)
-        if self.value() == BatchStatus.INBOUND.value:
-            return queryset.filter(eta__isnull=False)
+        if self.value() in {s.value for s in BatchStatus}:
+            return queryset.with_status(self.value())
         return queryset

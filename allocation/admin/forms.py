@@ -5,13 +5,13 @@ from __future__ import annotations
 from django import forms
 
 from allocation import models as orm
-from domain.model import MAX_QUANTITY, is_identifier
+from domain.validation import IDENTIFIER_MAX_LENGTH, MAX_QUANTITY, is_identifier
 
 
 class BatchForm(forms.ModelForm):
     # The ORM field is the ``product`` foreign key; people type a SKU, and
     # the service creates the product row when the SKU is new.
-    sku = forms.CharField(label="SKU", max_length=255)
+    sku = forms.CharField(label="SKU", max_length=IDENTIFIER_MAX_LENGTH)
     purchased_quantity = forms.IntegerField(min_value=0, max_value=MAX_QUANTITY)
 
     class Meta:

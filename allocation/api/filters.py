@@ -21,7 +21,7 @@ class BatchFilter(django_filters.FilterSet):
         fields = ["sku", "status", "available"]
 
     def filter_status(self, queryset, name, value):
-        return queryset.filter(eta__isnull=value == BatchStatus.IN_STOCK.value)
+        return queryset.with_status(value)
 
     def filter_available(self, queryset, name, value):
         if value == "true":

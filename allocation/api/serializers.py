@@ -16,13 +16,19 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils import html
 
-from domain.model import IDENTIFIER_PATTERN, MAX_QUANTITY, BatchStatus, LineStatus, is_identifier
-
-_identifier_validator = RegexValidator(
-    rf"\A{IDENTIFIER_PATTERN}\Z",
-    "1-255 characters from letters, digits and . _ - : , starting with a letter or digit.",
-    code="invalid_identifier",
+from domain.model import BatchStatus, LineStatus
+from domain.validation import (
+    IDENTIFIER_MAX_LENGTH,
+    IDENTIFIER_MESSAGE,
+    IDENTIFIER_RE,
+    MAX_QUANTITY,
+    is_identifier,
+    is_quantity,
 )
+
+_identifier_validator = RegexValidator(IDENTIFIER_RE, IDENTIFIER_MESSAGE, code="invalid_identifier")
+#: An integer written as text, as an HTML form (or a CSV file, for the commands) sends it.
+INTEGER_TEXT_RE = re.compile(r"-?\d{1,20}")
 _DATE_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z")
 
 # Named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]: both have a "status".
@@ -32,7 +38,7 @@ LINE_STATUSES = [s.value for s in LineStatus]
 
 class IdentifierField(serializers.CharField):
     def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", 255)
+        kwargs.setdefault("max_length", IDENTIFIER_MAX_LENGTH)
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
         self.validators.append(_identifier_validator)
@@ -55,7 +61,7 @@ class StrictIntegerField(serializers.IntegerField):
             self.fail("invalid")
         if isinstance(data, str) and not (
             html.is_html_input(getattr(self.root, "initial_data", None))
-            and re.fullmatch(r"-?\d{1,20}", data.strip())
+            and INTEGER_TEXT_RE.fullmatch(data.strip())
         ):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -156,12 +162,7 @@ def well_formed_line(data) -> dict | None:
     """
     if type(data) is dict:
         order_id, sku, qty = data.get("order_id"), data.get("sku"), data.get("qty")
-        if (
-            is_identifier(order_id)
-            and is_identifier(sku)
-            and type(qty) is int
-            and 1 <= qty <= MAX_QUANTITY
-        ):
+        if is_identifier(order_id) and is_identifier(sku) and is_quantity(qty, minimum=1):
             return {"order_id": order_id, "sku": sku, "qty": qty}
     return None
 

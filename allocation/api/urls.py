@@ -5,7 +5,7 @@ from rest_framework.routers import APIRootView, DefaultRouter
 
 from allocation.api import views
 from allocation.api.errors import api_not_found
-from domain.model import IDENTIFIER_PATTERN
+from domain.validation import IDENTIFIER_PATTERN
 
 
 class APIRoot(APIRootView):

@@ -30,7 +30,8 @@ from allocation.api.schema import (
     ORDER_CONFLICT,
     operation,
 )
-from domain.model import IDENTIFIER_PATTERN, UNSET
+from domain.model import PREFERENCE_ORDER, UNSET
+from domain.validation import IDENTIFIER_PATTERN
 
 # Reads need only a logged-in user: a caller who is not one gets 401 (token
 # authentication comes first), so a read is never 403.
@@ -92,7 +93,7 @@ class BatchViewSet(
     lookup_value_regex = IDENTIFIER_PATTERN
     filterset_class = BatchFilter
     # Preference order within a SKU (rule 1), pages by keyset.
-    keyset = Keyset(("product_id", "eta", "created_at", "reference"), frozenset({"eta"}))
+    keyset = Keyset(("product_id", *PREFERENCE_ORDER), orm.NULLS_FIRST)
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):

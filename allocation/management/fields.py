@@ -1,79 +1,79 @@
-"""Field rules for bulk input: the API's rules, with the API's messages.
+"""Field rules for bulk input: the API's rules, judged by the API's own fields.
 
 A CSV cell is always text; a JSON value may be any JSON type. Both are held
-to what ``allocation.api.serializers`` accepts: identifiers are strings
-matching ``domain.model.is_identifier`` (never trimmed), quantities are
-integers or digit strings within bounds, dates are ``YYYY-MM-DD``.
+to what ``allocation.api.serializers`` accepts, with two allowances a file
+needs: a quantity may be written as digits (what a CSV cell holds), and an
+eta may be empty or ``null`` (in stock). A value that passes the shared
+checks of ``domain.validation`` is taken at once (the common case, a million
+times in a big file); any other goes to the serializer field the API uses for
+it, and the first message that field gives is the user's, word for word what
+the API would answer.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import date
 from functools import lru_cache
 
-from domain.model import IDENTIFIER_PATTERN, MAX_QUANTITY, is_identifier
+from rest_framework import serializers
+from rest_framework.fields import empty
+
+from allocation.api.serializers import (
+    INTEGER_TEXT_RE,
+    IdentifierField,
+    StrictDateField,
+    quantity_field,
+)
+from domain.validation import IDENTIFIER_RE, MAX_QUANTITY, is_identifier, is_quantity
+
+# IDENTIFIER_RE and MAX_QUANTITY are named here too for the bulk loaders' fast
+# path, which reads them as ``fields.*`` next to the functions below.
+__all__ = [
+    "IDENTIFIER_RE",
+    "MAX_QUANTITY",
+    "MISSING",
+    "FieldError",
+    "eta",
+    "identifier",
+    "quantity",
+]
 
 #: A key absent from a JSON record (or a column absent from a CSV header).
 MISSING = object()
 
-REQUIRED = "This field is required."
-NULL = "This field may not be null."
-BLANK = "This field may not be blank."
-NOT_A_STRING = "Not a valid string."
-TOO_LONG = "Ensure this field has no more than 255 characters."
-BAD_IDENTIFIER = (
-    "1-255 characters from letters, digits and . _ - : , starting with a letter or digit."
-)
-NOT_AN_INTEGER = "A valid integer is required."
-TOO_BIG = f"Ensure this value is less than or equal to {MAX_QUANTITY}."
-BAD_DATE = "Date has wrong format. Use one of these formats instead: YYYY-MM-DD."
-
-#: ``is_identifier`` as a compiled pattern, for loops over a million rows.
-IDENTIFIER_RE = re.compile(rf"\A{IDENTIFIER_PATTERN}\Z")
-_INTEGER_RE = re.compile(r"-?\d{1,20}")
-_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_IDENTIFIER = IdentifierField()
+_DATE = StrictDateField()
 
 
 class FieldError(ValueError):
     """One value broke one rule; the message is meant for the user."""
 
 
+def _judge(field: serializers.Field, value: object):
+    """``value`` as the API's ``field`` takes it; FieldError with its first message if refused."""
+    try:
+        return field.run_validation(empty if value is MISSING else value)
+    except serializers.ValidationError as error:
+        raise FieldError(str(error.detail[0])) from None
+
+
+@lru_cache
+def _quantity_field(minimum: int) -> serializers.IntegerField:
+    return quantity_field(minimum)
+
+
 def identifier(value: object) -> str:
-    if isinstance(value, str) and is_identifier(value):
+    if is_identifier(value):
         return value
-    if value is MISSING:
-        raise FieldError(REQUIRED)
-    if value is None:
-        raise FieldError(NULL)
-    if not isinstance(value, str):
-        raise FieldError(NOT_A_STRING)
-    if value == "":
-        raise FieldError(BLANK)
-    if len(value) > 255:
-        raise FieldError(TOO_LONG)
-    raise FieldError(BAD_IDENTIFIER)
+    # Refused: the field's validator is the same pattern.
+    return _judge(_IDENTIFIER, value)
 
 
 def quantity(value: object, *, minimum: int) -> int:
-    if value is MISSING:
-        raise FieldError(REQUIRED)
-    if value is None:
-        raise FieldError(NULL)
-    if isinstance(value, str):
-        text = value.strip()
-        if not _INTEGER_RE.fullmatch(text):
-            raise FieldError(NOT_AN_INTEGER)
-        number = int(text)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    else:
-        raise FieldError(NOT_AN_INTEGER)
-    if number < minimum:
-        raise FieldError(f"Ensure this value is greater than or equal to {minimum}.")
-    if number > MAX_QUANTITY:
-        raise FieldError(TOO_BIG)
-    return number
+    if isinstance(value, str) and INTEGER_TEXT_RE.fullmatch(value.strip()):
+        value = int(value)
+    if is_quantity(value, minimum=minimum):
+        return value
+    return _judge(_quantity_field(minimum), value)
 
 
 def eta(value: object) -> str | None:
@@ -84,7 +84,7 @@ def eta(value: object) -> str | None:
     if value is MISSING or value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise FieldError(BAD_DATE)
+        _judge(_DATE, value)  # the API's date field takes text only: this raises
     return _date_text(value)
 
 
@@ -93,10 +93,5 @@ def _date_text(value: str) -> str | None:
     # A file of a million rows holds a few hundred distinct dates: parse each once.
     if value.lower() == "null":
         return None
-    if not _DATE_RE.fullmatch(value):
-        raise FieldError(BAD_DATE)
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        raise FieldError(BAD_DATE) from None
+    _judge(_DATE, value)
     return value
