@@ -10,6 +10,7 @@ from datetime import datetime
 
 from allocation.repository import AbstractProductRepository
 from allocation.unit_of_work import AbstractUnitOfWork
+from domain.events import Event
 from domain.model import Product
 
 
@@ -18,6 +19,8 @@ class FakeProductRepository(AbstractProductRepository):
         super().__init__()
         self._products: dict[str, Product] = {p.sku: p for p in products or []}
         self.lines_loaded_for: list[str] = []
+        # Every event written, in order, as the Django repository writes them.
+        self.published: list[Event] = []
 
     def get(
         self,
@@ -48,7 +51,9 @@ class FakeProductRepository(AbstractProductRepository):
         return None
 
     def flush(self) -> None:
-        pass
+        for product in self.seen.values():
+            self.published.extend(product.events)
+            product.events.clear()
 
     # -- for assertions ------------------------------------------------------------------
 
