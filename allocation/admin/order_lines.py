@@ -10,7 +10,7 @@ from django.utils.html import format_html, format_html_join
 from allocation import models as orm
 from allocation import selectors, services
 from allocation.admin.filters import LinesOnBatchFilter, SkuFilter
-from allocation.admin.outcomes import merge, named, tell
+from allocation.admin.outcomes import merge, named, tell, through_admin
 from allocation.admin.paginators import EstimatedCountPaginator
 from allocation.unit_of_work import ServiceUnavailable
 from domain.exceptions import LineNotFound
@@ -122,7 +122,11 @@ class OrderLineAdmin(admin.ModelAdmin):
         )
         for line in lines:
             try:
-                changes.append(services.deallocate(order_id=line.order_id, sku=line.product_id))
+                changes.append(
+                    services.deallocate(
+                        order_id=line.order_id, sku=line.product_id, uow=through_admin(request)
+                    )
+                )
                 removed.append((line.product_id, line.order_id))
             except LineNotFound:
                 gone.append(f"{line.order_id} ({line.product_id})")

@@ -28,6 +28,7 @@ from allocation.api.schema import (
     DUPLICATE_BATCH,
     operation,
 )
+from allocation.unit_of_work import DjangoUnitOfWork
 from domain.model import IDENTIFIER_PATTERN, UNSET
 
 # Reads need only a logged-in user: a caller who is not one gets 401 (token
@@ -37,6 +38,11 @@ _WRITE = (400, 401, 403, 413, 415, 503)
 
 _IDENTIFIER = rf"^{IDENTIFIER_PATTERN}$"
 _BATCH_REFERENCE = OpenApiParameter("reference", str, OpenApiParameter.PATH, pattern=_IDENTIFIER)
+
+
+def _through_api(request) -> DjangoUnitOfWork:
+    """A unit of work whose events say the API's logged-in user caused them."""
+    return DjangoUnitOfWork(actor=request.user.get_username() or None, source="api")
 
 
 def _batch_change_body(batch, outcome) -> dict:
@@ -111,7 +117,7 @@ class BatchViewSet(
 
     def create(self, request, *args, **kwargs):
         data = _validated(s.BatchInputSerializer, request)
-        outcome = services.add_batch(**data)
+        outcome = services.add_batch(**data, uow=_through_api(request))
         return Response(s.BatchSerializer(outcome.batch).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, reference=None):
@@ -121,11 +127,12 @@ class BatchViewSet(
             purchased_quantity=data.get("purchased_quantity"),
             eta=data.get("eta", UNSET),
             sku=data.get("sku"),
+            uow=_through_api(request),
         )
         return Response(_batch_change_body(outcome.batch, outcome))
 
     def destroy(self, request, reference=None):
-        outcome = services.delete_batch(reference=reference)
+        outcome = services.delete_batch(reference=reference, uow=_through_api(request))
         return Response(s.StockChangeSerializer(outcome).data)
 
 
@@ -157,7 +164,7 @@ class AllocationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         # would accept it as it is) and the answer is rendered as
         # LineSerializer renders it, without building one.
         data = s.well_formed_line(request.data) or _validated(s.LineInputSerializer, request)
-        outcome = services.allocate(**data)
+        outcome = services.allocate(**data, uow=_through_api(request))
         code = status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK
         return Response(s.line_data(outcome.allocation), status=code)
 
@@ -174,7 +181,7 @@ class AllocationDetailView(generics.GenericAPIView):
         return Response(s.LineSerializer(selectors.line(order_id, sku)).data)
 
     def delete(self, request, order_id: str, sku: str):
-        services.deallocate(order_id=order_id, sku=sku)
+        services.deallocate(order_id=order_id, sku=sku, uow=_through_api(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

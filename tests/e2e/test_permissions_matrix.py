@@ -142,8 +142,9 @@ def test_the_groups_exist_with_the_documented_permissions(db):
     def codenames(name: str) -> set[str]:
         return set(Group.objects.get(name=name).permissions.values_list("codename", flat=True))
 
-    assert codenames("viewer") == {"view_batch", "view_orderline"}
+    assert codenames("viewer") == {"view_batch", "view_orderline", "view_event"}
     assert codenames("warehouse ops") == {
+        "view_event",
         "view_batch",
         "add_batch",
         "change_batch",

@@ -52,8 +52,11 @@ class FakeProductRepository(AbstractProductRepository):
 
     def flush(self) -> None:
         for product in self.seen.values():
-            self.published.extend(product.events)
+            self.record(product.events)
             product.events.clear()
+
+    def record(self, events) -> None:
+        self.published.extend(events)
 
     # -- for assertions ------------------------------------------------------------------
 
