@@ -11,10 +11,24 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db import connection
+from django.db.models import (
+    BooleanField,
+    Count,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from allocation import models as orm
+from allocation.repository import EVENT_ID_SEQUENCE, EVENT_RESERVATION
 from domain.exceptions import BatchNotFound, LineNotFound, ProductNotFound
 from domain.model import LineStatus
 
@@ -298,3 +312,100 @@ def _unknown_statuses() -> Iterator[str]:
     )
     for order_id, sku, status in rows.iterator(chunk_size=CHUNK):
         yield f"line {order_id}/{sku}: unknown status {status!r}"
+
+
+# -- events (SPEC 6.1) ----------------------------------------------------------------
+
+_EVENT_TABLE = orm.Event._meta.db_table
+# A reference anywhere in an event's data. PostgreSQL answers @> from the GIN
+# index of migration 0003; SQLite looks inside each JSON document.
+# The table's name is ours; the reference is a parameter.
+_SQLITE_NAMES_BATCH = (
+    f"(json_extract({_EVENT_TABLE}.data, '$.reference') = %s"  # noqa: S608
+    f" OR EXISTS (SELECT 1 FROM json_each({_EVENT_TABLE}.data, '$.batches') j"
+    "   WHERE json_extract(j.value, '$.reference') = %s)"
+    f" OR EXISTS (SELECT 1 FROM json_each({_EVENT_TABLE}.data, '$.previous_batches') j"
+    "   WHERE json_extract(j.value, '$.reference') = %s))"
+)
+
+
+def event_horizon() -> int | None:
+    """The highest event id a reader may serve now without ever skipping one; None: no limit.
+
+    PostgreSQL: see ``allocation.repository.EVENT_RESERVATION``. The sequence
+    is read first (in a materialised CTE), then the reservations held (a
+    subquery that depends on it, so it runs after); the events must then be
+    read by a later statement, whose snapshot sees every transaction that
+    released its reservation. SQLite has one writer at a time, committing
+    in id order: every committed id can be served. The reader's own
+    reservations do not count: its own events are visible to it already.
+    """
+    if connection.vendor != "postgresql":
+        return None
+    base = EVENT_RESERVATION >> 32
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH s AS MATERIALIZED (
+                SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS last
+                FROM {EVENT_ID_SEQUENCE}
+            )
+            SELECT LEAST(s.last, (
+                SELECT MIN(((l.classid::bigint - %s) << 32) + l.objid::bigint)
+                FROM pg_locks l
+                WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.classid >= %s
+                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND l.pid <> pg_backend_pid()
+                  AND s.last IS NOT NULL
+            ))
+            FROM s
+            """,  # noqa: S608 - the sequence's name is ours
+            [base, base],
+        )
+        return cursor.fetchone()[0]
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    after: int = 0
+    limit: int = 100
+    sku: str | None = None
+    types: tuple[str, ...] = ()
+    order_id: str | None = None
+    batch: str | None = None
+    transaction: str | None = None
+
+
+def event_page(query: EventQuery) -> list[orm.Event]:
+    """Events with id > after, oldest first, at most ``limit``: two statements on
+    PostgreSQL (the horizon, then the page), one on SQLite, whatever the filters."""
+    horizon = event_horizon()
+    events = orm.Event.objects.filter(id__gt=query.after)
+    if horizon is not None:
+        events = events.filter(id__lte=horizon)
+    if query.sku is not None:
+        events = events.filter(sku=query.sku)
+    if query.types:
+        events = events.filter(type__in=query.types)
+    if query.order_id is not None:
+        events = events.filter(order_id=query.order_id)
+    if query.transaction is not None:
+        events = events.filter(transaction=query.transaction)
+    if query.batch is not None:
+        if connection.vendor == "postgresql":
+            ref = query.batch
+            events = events.filter(
+                Q(data__contains={"reference": ref})
+                | Q(data__contains={"batches": [{"reference": ref}]})
+                | Q(data__contains={"previous_batches": [{"reference": ref}]})
+            )
+        else:
+            events = events.alias(
+                names_batch=RawSQL(_SQLITE_NAMES_BATCH, [query.batch] * 3, BooleanField())  # noqa: S611
+            ).filter(names_batch=True)
+    return list(events.order_by("id")[: query.limit])
+
+
+def event(event_id: int) -> orm.Event | None:
+    """One event by id, committed or not yet under the feed's horizon; None if none."""
+    return orm.Event.objects.filter(id=event_id).first()

@@ -14,7 +14,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import generics, mixins, status, viewsets
+from rest_framework import exceptions, generics, mixins, status, views, viewsets
 from rest_framework.response import Response
 
 from allocation import models as orm
@@ -28,6 +28,7 @@ from allocation.api.schema import (
     DUPLICATE_BATCH,
     operation,
 )
+from allocation.auth.permissions import CanViewEvents
 from allocation.unit_of_work import DjangoUnitOfWork
 from domain.model import IDENTIFIER_PATTERN, UNSET
 
@@ -202,6 +203,47 @@ class ProductViewSet(viewsets.GenericViewSet):
 
     def retrieve(self, request, sku=None):
         return Response(s.ProductSerializer(selectors.product_summary(sku)).data)
+
+
+class _EventView(views.APIView):
+    # A model's view permission, which the groups of migration 0004 carry.
+    permission_classes = [CanViewEvents]
+
+
+class EventFeedView(_EventView):
+    @operation(
+        "Event feed: the events after an id, oldest first; never skips one (SPEC 6.1)",
+        {200: s.EventPageSerializer},
+        (400, 401, 403, 503),
+        parameters=[s.EventQuerySerializer],
+    )
+    def get(self, request):
+        params = s.EventQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = dict(params.validated_data)
+        types = data.pop("type", ())
+        query = selectors.EventQuery(**data, types=types)
+        events = selectors.event_page(query)
+        return Response(
+            {
+                "results": s.EventSerializer(events, many=True).data,
+                "next_after": events[-1].id if events else query.after,
+            }
+        )
+
+
+class EventDetailView(_EventView):
+    @operation(
+        "One event",
+        {200: s.EventSerializer},
+        (401, 403, 404, 503),
+        parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH)],
+    )
+    def get(self, request, id: str):
+        event = selectors.event(int(id))
+        if event is None:
+            raise exceptions.NotFound(f"No event with id {id}.")
+        return Response(s.EventSerializer(event).data)
 
 
 def _validated(serializer_class, request, context=None) -> dict:

@@ -44,6 +44,8 @@ OPERATIONS = [
     ("GET", "/api/allocations/{order_id}/{sku}/"),
     ("DELETE", "/api/allocations/{order_id}/{sku}/"),
     ("GET", "/api/products/{sku}/"),
+    ("GET", "/api/events/"),
+    ("GET", "/api/events/{id}/"),
 ]
 MODES = [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
 
