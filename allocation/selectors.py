@@ -392,18 +392,20 @@ def event_page(query: EventQuery) -> list[orm.Event]:
     if query.transaction is not None:
         events = events.filter(transaction=query.transaction)
     if query.batch is not None:
-        if connection.vendor == "postgresql":
-            ref = query.batch
-            events = events.filter(
-                Q(data__contains={"reference": ref})
-                | Q(data__contains={"batches": [{"reference": ref}]})
-                | Q(data__contains={"previous_batches": [{"reference": ref}]})
-            )
-        else:
-            events = events.alias(
-                names_batch=RawSQL(_SQLITE_NAMES_BATCH, [query.batch] * 3, BooleanField())  # noqa: S611
-            ).filter(names_batch=True)
+        events = events.filter(events_naming_batch(query.batch))
     return list(events.order_by("id")[: query.limit])
+
+
+def events_naming_batch(reference: str) -> Q:
+    """Events whose data names the batch: its ``reference``, ``batches`` or ``previous_batches``."""
+    if connection.vendor == "postgresql":
+        return (
+            Q(data__contains={"reference": reference})
+            | Q(data__contains={"batches": [{"reference": reference}]})
+            | Q(data__contains={"previous_batches": [{"reference": reference}]})
+        )
+    names = RawSQL(_SQLITE_NAMES_BATCH, [reference] * 3, BooleanField())  # noqa: S611
+    return Q(names)
 
 
 def event(event_id: int) -> orm.Event | None:

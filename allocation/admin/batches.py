@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 from allocation import models as orm
 from allocation import selectors, services
 from allocation.admin import stock_overview
+from allocation.admin.events import events_link
 from allocation.admin.filters import BatchStatusFilter, SkuFilter
 from allocation.admin.forms import BatchForm
 from allocation.admin.outcomes import (
@@ -111,6 +112,10 @@ class BatchAdmin(admin.ModelAdmin):
             more,
         )
 
+    @admin.display(description="events")
+    def events(self, batch: orm.Batch):
+        return events_link("Every event naming this batch", batch=batch.reference)
+
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return [(None, {"fields": ("reference", "sku", "purchased_quantity", "eta")})]
@@ -127,6 +132,7 @@ class BatchAdmin(admin.ModelAdmin):
                         "available",
                         "eta",
                         "created_at",
+                        "events",
                     )
                 },
             ),
@@ -146,6 +152,7 @@ class BatchAdmin(admin.ModelAdmin):
             "available",
             "created_at",
             "held_allocations",
+            "events",
         )
         if not self.has_change_permission(request, obj):
             # View only: the form's declared fields must go too.
