@@ -90,6 +90,8 @@ def test_schema_describes_every_endpoint(schema):
         ("/api/allocations/{order_id}/{sku}/", "get"),
         ("/api/allocations/{order_id}/{sku}/", "delete"),
         ("/api/products/{sku}/", "get"),
+        ("/api/events/", "get"),
+        ("/api/events/{id}/", "get"),
     }
 
 
