@@ -411,3 +411,109 @@ def events_naming_batch(reference: str) -> Q:
 def event(event_id: int) -> orm.Event | None:
     """One event by id, committed or not yet under the feed's horizon; None if none."""
     return orm.Event.objects.filter(id=event_id).first()
+
+
+# -- replay_events --check (SPEC 6.3) ---------------------------------------------------
+
+
+@dataclass
+class ReplayResult:
+    events: int = 0
+    skus: int = 0
+
+
+def _by_sku(rows: Iterator[tuple]) -> Iterator[tuple[str, list[tuple]]]:
+    """Consecutive rows grouped by their first column (rows arrive ordered by it)."""
+    group: list[tuple] = []
+    current = None
+    for row in rows:
+        if group and row[0] != current:
+            yield current, group
+            group = []
+        current = row[0]
+        group.append(row)
+    if group:
+        yield current, group
+
+
+def replay_differences(result: ReplayResult) -> Iterator[str]:
+    """Rebuild each SKU's batches and lines from its events alone and say where the stored
+    state differs. One SKU in memory at a time: events, batches and lines are streamed in
+    SKU order and merged."""
+    events = _by_sku(
+        orm.Event.objects.order_by("sku", "sku_seq")
+        .values_list("sku", "sku_seq", "type", "data")
+        .iterator(chunk_size=CHUNK)
+    )
+    batches = _by_sku(
+        orm.Batch.objects.order_by("product_id")
+        .values_list("product_id", "reference", "purchased_quantity", "eta")
+        .iterator(chunk_size=CHUNK)
+    )
+    parts = (
+        orm.Allocation.objects.order_by("line__product_id", "line_id")
+        .values_list("line__product_id", "line__order_id", "batch__reference", "qty")
+        .iterator(chunk_size=CHUNK)
+    )
+    lines = _by_sku(
+        orm.OrderLine.objects.order_by("product_id")
+        .values_list("product_id", "order_id", "qty")
+        .iterator(chunk_size=CHUNK)
+    )
+    streams = {"events": events, "batches": batches, "lines": lines, "parts": _by_sku(parts)}
+    heads = {name: next(stream, None) for name, stream in streams.items()}
+    while any(heads.values()):
+        sku = min(head[0] for head in heads.values() if head)
+        rows = {}
+        for name, head in heads.items():
+            if head and head[0] == sku:
+                rows[name] = head[1]
+                heads[name] = next(streams[name], None)
+            else:
+                rows[name] = []
+        result.skus += 1
+        result.events += len(rows["events"])
+        yield from _replay_sku(sku, rows)
+
+
+def _replay_sku(sku: str, rows: dict[str, list[tuple]]) -> Iterator[str]:
+    rebuilt_batches: dict[str, tuple] = {}
+    rebuilt_lines: dict[str, tuple] = {}
+    expected_seq = 1
+    for _, seq, type_, data in rows["events"]:
+        if seq != expected_seq:
+            yield f"{sku}: event sku_seq {seq} where {expected_seq} was expected"
+        expected_seq = seq + 1
+        if type_ in ("batch_created", "batch_changed"):
+            rebuilt_batches[data["reference"]] = (data["purchased_quantity"], data["eta"])
+        elif type_ == "batch_deleted":
+            rebuilt_batches.pop(data["reference"], None)
+        elif type_ in ("line_allocated", "line_moved"):
+            placed = sorted((p["reference"], p["qty"]) for p in data["batches"])
+            rebuilt_lines[data["order_id"]] = (data["qty"], placed)
+        elif type_ == "line_backordered":
+            rebuilt_lines[data["order_id"]] = (data["qty"], [])
+        elif type_ == "line_deallocated":
+            rebuilt_lines.pop(data["order_id"], None)
+    stored_batches = {
+        ref: (purchased, None if eta is None else eta.isoformat())
+        for _, ref, purchased, eta in rows["batches"]
+    }
+    held: dict[str, list] = {}
+    for _, order_id, reference, qty in rows["parts"]:
+        held.setdefault(order_id, []).append((reference, qty))
+    stored_lines = {
+        order_id: (qty, sorted(held.get(order_id, []))) for _, order_id, qty in rows["lines"]
+    }
+    for ref in sorted(stored_batches.keys() | rebuilt_batches.keys()):
+        stored, rebuilt = stored_batches.get(ref), rebuilt_batches.get(ref)
+        if stored != rebuilt:
+            yield f"{sku}: batch {ref}: stored {_state(stored)}, events say {_state(rebuilt)}"
+    for order_id in sorted(stored_lines.keys() | rebuilt_lines.keys()):
+        stored, rebuilt = stored_lines.get(order_id), rebuilt_lines.get(order_id)
+        if stored != rebuilt:
+            yield (f"{sku}: line {order_id}: stored {_state(stored)}, events say {_state(rebuilt)}")
+
+
+def _state(value) -> str:
+    return "nothing" if value is None else repr(value)

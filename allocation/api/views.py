@@ -211,6 +211,8 @@ class _EventView(views.APIView):
 
 
 class EventFeedView(_EventView):
+    # Two plain views under one prefix: name the operations, or both are "retrieve".
+    @extend_schema(operation_id="events_list")
     @operation(
         "Event feed: the events after an id, oldest first; never skips one (SPEC 6.1)",
         {200: s.EventPageSerializer},
@@ -233,6 +235,7 @@ class EventFeedView(_EventView):
 
 
 class EventDetailView(_EventView):
+    @extend_schema(operation_id="events_retrieve")
     @operation(
         "One event",
         {200: s.EventSerializer},
