@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, OrderBy, Q
 
+from domain.events import EVENT_TYPES
 from domain.model import PREFERENCE_ORDER, BatchStatus, LineStatus
 from domain.validation import IDENTIFIER_MAX_LENGTH
 
@@ -217,3 +218,50 @@ class Allocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.line_id} on {self.batch_id} x{self.qty}"
+
+
+class Event(models.Model):
+    """One change of state, as published to fulfilment and kept for audit (SPEC 6).
+
+    Written only by the repository, in the same transaction as the change it
+    describes (``allocation.repository``); never updated or deleted. ``data``
+    is the domain event's own ``data``; ``order_id`` is copied out of it for
+    the feed's and the admin's filters. ``transaction`` is one opaque value
+    per unit of work.
+    """
+
+    SOURCES = ["api", "admin", "cli", "migration"]
+
+    type = models.CharField(max_length=32, choices=[(t, t) for t in EVENT_TYPES])
+    sku = IdentifierField()
+    # 1, 2, 3, ... per SKU: the SKU's lock serialises its writers, and the
+    # unique constraint refuses a repeated number as a second line of defence.
+    sku_seq = models.BigIntegerField()
+    occurred_at = models.DateTimeField()
+    # Null, not "": the SPEC's event says null when nobody is named.
+    actor = models.CharField(max_length=150, null=True, blank=True)  # noqa: DJ001
+    source = models.CharField(max_length=16, choices=[(s, s) for s in SOURCES])
+    # "transaction" is an SQL keyword: a plainer column name spares quoting.
+    transaction = models.CharField(max_length=32, db_column="txn")
+    order_id = IdentifierField(null=True, blank=True)
+    data = models.JSONField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["sku", "sku_seq"], name="event_sku_seq_unique"),
+        ]
+        indexes = [
+            # The feed's filters, each in id order so a page reads only its rows.
+            models.Index(fields=["sku", "id"], name="event_sku_idx"),
+            models.Index(
+                fields=["order_id", "id"],
+                name="event_order_idx",
+                condition=Q(order_id__isnull=False),
+            ),
+            models.Index(fields=["transaction"], name="event_transaction_idx"),
+            # ?batch= on PostgreSQL: a GIN index on data (migration 0003, PostgreSQL only).
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.type} {self.sku}"

@@ -18,14 +18,22 @@ statement sees what was committed before it started, so a read made after
 the lock sees every change of the requests that held the lock before: the
 line asked about is read in the same statement as the batches with stock,
 and a new line then costs no extra round trip, nor does a repeat.
+
+Events (SPEC 6) are written here too, by ``flush`` (the events the products
+recorded) or ``record`` (for writers that change rows set-wise), in the same
+transaction as the change, with the unit of work's ``Origin``. On the
+allocate path the event goes in the statement that writes the line. How the
+feed never skips an event that commits late: see ``EVENT_RESERVATION``.
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+import json
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
@@ -34,15 +42,37 @@ from django.utils import timezone
 
 from allocation import models as orm
 from allocation.db import prepared
+from domain.events import Event
 from domain.exceptions import DuplicateBatch
 from domain.model import Allocation, Batch, LineStatus, OrderLine, Part, Product
+
+SOURCES = ("api", "admin", "cli", "migration")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a unit of work's changes come from, stamped on each of its events.
+
+    ``actor``: the username behind the change (None when nobody logged in
+    caused it); ``source``: the door (``api``, ``admin``, ``cli``);
+    ``transaction``: one opaque value per unit of work, shared by its events.
+    """
+
+    actor: str | None = None
+    source: str = "cli"
+    transaction: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown event source {self.source!r}")
 
 
 class AbstractProductRepository(abc.ABC):
     """What services may ask of storage. Every ``get_*`` locks the SKU first."""
 
-    def __init__(self) -> None:
+    def __init__(self, origin: Origin | None = None) -> None:
         self.seen: dict[str, Product] = {}
+        self.origin = origin or Origin()
 
     @abc.abstractmethod
     def get(
@@ -81,7 +111,15 @@ class AbstractProductRepository(abc.ABC):
 
     @abc.abstractmethod
     def flush(self) -> None:
-        """Write every change made to the products handed out."""
+        """Write every change made to the products handed out, with their events."""
+
+    @abc.abstractmethod
+    def record(self, events: Sequence[Event]) -> None:
+        """Write events for changes this unit of work made without a ``Product``.
+
+        The caller holds the lock of every SKU named (so each SKU's ``sku_seq``
+        goes on from its last value); the events get ids in the order given.
+        """
 
 
 @dataclass
@@ -162,6 +200,64 @@ _ORDER_SQL = """
     FROM {product} p
     WHERE p.sku {skus} AND EXISTS (SELECT 1 FROM {batch} x WHERE x.sku = p.sku)
 """
+_EVENT = orm.Event._meta.db_table
+# The identity column's sequence (PostgreSQL names it <table>_<column>_seq;
+# a test checks it with pg_get_serial_sequence).
+EVENT_ID_SEQUENCE = f"{_EVENT}_id_seq"
+_EVENT_COLUMNS = "type, sku, sku_seq, occurred_at, actor, source, txn, order_id, data"
+
+# The feed never skips an event (SPEC 6.1). PostgreSQL hands out ids when rows
+# are inserted, but transactions commit in their own order: a reader that
+# has passed id 10 must never later find a 9 committed. So each writer, in
+# the statement that takes its event ids and before taking them, reserves the
+# sequence's current value k with a *shared* transaction-level advisory lock
+# on EVENT_RESERVATION + k: every id it takes is above k, and the lock lasts
+# exactly as long as its transaction could still commit them. Shared locks
+# never wait for each other, so writers of different SKUs do not serialise.
+# The feed (``allocation.selectors.event_horizon``) first reads the sequence
+# (S), then the smallest k reserved in pg_locks (K), and serves only ids up to
+# min(S, K), in a later statement (a fresh snapshot): a writer that reserved
+# before the reader looked has every id above K; one that reserved after
+# takes its ids after S was read, so above S. A lock is released only once
+# its transaction's commit is visible, so what the reader then sees below the
+# horizon is final. The base keeps our keys apart from anyone else's
+# advisory locks (classid >= 2**30 in pg_locks, objsubid 1 for a bigint key).
+EVENT_RESERVATION = 1 << 62
+_RESERVE_SQL = f"""reserve AS MATERIALIZED (
+        SELECT k, pg_advisory_xact_lock_shared({EVENT_RESERVATION} + k)
+        FROM (SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS k
+              FROM {EVENT_ID_SEQUENCE}) s
+    )"""  # noqa: S608 - names from model metadata
+# Events as arrays (fixed text, so prepared once): ids from the sequence after
+# the reservation (the join makes each row wait for it); each SKU's sku_seq
+# goes on from its last one (the statement's snapshot holds every earlier
+# event of the SKU: its lock is held) plus the event's rank in the batch.
+_INSERT_EVENTS_SQL = f"""
+        INSERT INTO {_EVENT} (id, {_EVENT_COLUMNS})
+        SELECT nextval('{EVENT_ID_SEQUENCE}'), v.type, v.sku,
+               (SELECT COALESCE(MAX(e.sku_seq), 0) FROM {_EVENT} e
+                WHERE e.sku = v.sku COLLATE "C") + v.nth,
+               %s, %s, %s, %s, v.order_id, v.data::jsonb
+        FROM reserve, unnest(%s::text[], %s::text[], %s::integer[], %s::text[], %s::text[])
+            AS v (type, sku, nth, order_id, data)
+"""  # noqa: S608 - names from model metadata
+_WRITE_EVENTS_SQL = f"WITH {_RESERVE_SQL} {_INSERT_EVENTS_SQL}"
+# SQLite: writers hold the database's one write lock until they commit, so
+# ids (AUTOINCREMENT) commit in order as they are. The SELECT reads the table
+# it inserts into, so SQLite computes every row (each SKU's last sku_seq
+# included) before inserting any.
+_SQLITE_EVENT_ROW = "(%s, %s, %s, %s, %s)"
+_SQLITE_EVENTS_SQL = f"""
+    INSERT INTO {_EVENT} ({_EVENT_COLUMNS})
+    SELECT v.column1, v.column2,
+           (SELECT COALESCE(MAX(e.sku_seq), 0) FROM {_EVENT} e WHERE e.sku = v.column2)
+               + v.column3,
+           %s, %s, %s, %s, v.column4, v.column5
+    FROM (VALUES {{rows}}) AS v
+"""  # noqa: S608 - names from model metadata
+#: Events per statement (SQLite: bounded by its limit on parameters).
+EVENT_CHUNK = {"postgresql": 5000, "sqlite": 150}
+
 _LINE_COLUMNS = "order_id, sku, qty, status, requested_at, allocated_at"
 # PostgreSQL: a new line, its parts and the batches they take from, in one
 # statement. Parts and batches come as arrays, so the text is the same
@@ -179,7 +275,7 @@ _WRITE_NEW_LINE_SQL = f"""
         FROM unnest(%s::bigint[], %s::integer[], %s::integer[], %s::date[])
             AS v (id, purchased, allocated, eta)
         WHERE b.id = v.id
-    )
+    ), {_RESERVE_SQL}, events AS ({_INSERT_EVENTS_SQL})
     SELECT id FROM line
 """  # noqa: S608 - names from model metadata
 _UPDATE_BATCH_SQL = (
@@ -215,9 +311,28 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
+def _event_rows(events: Sequence[Event]) -> list[tuple]:
+    """(type, sku, rank among this batch's events of its SKU, order_id, data as JSON)."""
+    rank: dict[str, int] = {}
+    rows = []
+    for event in events:
+        rank[event.sku] = rank.get(event.sku, 0) + 1
+        data = json.dumps(event.data, separators=(",", ":"))
+        rows.append(
+            (event.type, event.sku, rank[event.sku], getattr(event, "order_id", None), data)
+        )
+    return rows
+
+
+def _event_columns(events: Sequence[Event]) -> list[list]:
+    """The rows of ``_event_rows`` as five arrays (PostgreSQL's unnest)."""
+    rows = _event_rows(events)
+    return [[row[i] for row in rows] for i in range(5)]
+
+
 class DjangoProductRepository(AbstractProductRepository):
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, origin: Origin | None = None) -> None:
+        super().__init__(origin)
         # SKUs whose row this transaction has locked already.
         self.locked: set[str] = set()
         self._open_cursor = None
@@ -514,10 +629,38 @@ class DjangoProductRepository(AbstractProductRepository):
     # -- writing ---------------------------------------------------------------
 
     def flush(self) -> None:
+        pending: list[Event] = []
         for sku, product in self.seen.items():
-            self._flush_product(product, self._snapshots[sku])
+            if not self._flush_product(product, self._snapshots[sku]):
+                pending += product.events
+            # Written (or about to be, below): a second flush writes nothing again.
+            product.events.clear()
             # What is written is the new baseline: a second flush writes nothing.
             self._snapshots[sku] = self._take_snapshot(product)
+        self.record(pending)
+
+    def record(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        vendor = connection.vendor
+        size = EVENT_CHUNK.get(vendor, EVENT_CHUNK["sqlite"])
+        stamp = self._stamp()
+        with self._cursor() as cursor:
+            for start in range(0, len(events), size):
+                # Ranks restart with each statement: it sees the ones before.
+                chunk = events[start : start + size]
+                if vendor == "postgresql":
+                    cursor.execute(*prepared(_WRITE_EVENTS_SQL, [*stamp, *_event_columns(chunk)]))
+                else:
+                    rows = _event_rows(chunk)
+                    sql = _SQLITE_EVENTS_SQL.format(rows=", ".join([_SQLITE_EVENT_ROW] * len(rows)))
+                    cursor.execute(sql, [*stamp, *(value for row in rows for value in row)])
+
+    def _stamp(self) -> list:
+        """occurred_at, actor, source, transaction: the same for every event of a flush."""
+        origin = self.origin
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        return [now, origin.actor, origin.source, origin.transaction]
 
     def _take_snapshot(self, product: Product) -> _Snapshot:
         snapshot = _Snapshot()
@@ -538,7 +681,8 @@ class DjangoProductRepository(AbstractProductRepository):
             )
         return snapshot
 
-    def _flush_product(self, product: Product, snapshot: _Snapshot) -> None:
+    def _flush_product(self, product: Product, snapshot: _Snapshot) -> bool:
+        """Write the product's changes; True if its events were written with them."""
         sku = product.sku
         batches = {b.reference: b for b in product.batches}
         allocations = {a.order_id: a for a in product.allocations}
@@ -581,9 +725,9 @@ class DjangoProductRepository(AbstractProductRepository):
             and not (gone_lines or moved or new_batches or gone_batches or restated)
         ):
             # The allocate path: a new line, its parts, the batches they take
-            # from. One statement.
-            self._write_new_line(snapshot, sku, new_lines[0], changed)
-            return
+            # from, its event. One statement.
+            self._write_new_line(snapshot, sku, new_lines[0], changed, product.events)
+            return True
 
         # 1. Lines that are gone, and parts that moved, leave first, so batch
         #    rows can be deleted and parts inserted without clashing.
@@ -639,6 +783,7 @@ class DjangoProductRepository(AbstractProductRepository):
             _insert_one(_PART, new_parts[0])
         elif new_parts:
             orm.Allocation.objects.bulk_create(orm.Allocation(**part) for part in new_parts)
+        return False
 
     def _insert_batches(self, sku: str, batches: list[Batch]) -> None:
         rows = [
@@ -670,7 +815,12 @@ class DjangoProductRepository(AbstractProductRepository):
             self._batch_ids[row.reference] = row.id
 
     def _write_new_line(
-        self, snapshot: _Snapshot, sku: str, allocation: Allocation, changed: list[Batch]
+        self,
+        snapshot: _Snapshot,
+        sku: str,
+        allocation: Allocation,
+        changed: list[Batch],
+        events: Sequence[Event],
     ) -> None:
         adapt_datetime = connection.ops.adapt_datetimefield_value
         adapt_date = connection.ops.adapt_datefield_value
@@ -687,6 +837,8 @@ class DjangoProductRepository(AbstractProductRepository):
             [batch.purchased_quantity for batch in changed],
             [batch.allocated_quantity for batch in changed],
             [adapt_date(batch.eta) for batch in changed],
+            *self._stamp(),
+            *_event_columns(events),
         ]
         with self._cursor() as cursor:
             cursor.execute(*prepared(_WRITE_NEW_LINE_SQL, params))

@@ -11,10 +11,24 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db import connection
+from django.db.models import (
+    BooleanField,
+    Count,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from allocation import models as orm
+from allocation.repository import EVENT_ID_SEQUENCE, EVENT_RESERVATION
 from domain.exceptions import BatchNotFound, LineNotFound, OrderNotFound, ProductNotFound
 from domain.model import LineStatus
 
@@ -303,3 +317,208 @@ def _unknown_statuses() -> Iterator[str]:
     )
     for order_id, sku, status in rows.iterator(chunk_size=CHUNK):
         yield f"line {order_id}/{sku}: unknown status {status!r}"
+
+
+# -- events (SPEC 6.1) ----------------------------------------------------------------
+
+_EVENT_TABLE = orm.Event._meta.db_table
+# A reference anywhere in an event's data. PostgreSQL answers @> from the GIN
+# index of migration 0003; SQLite looks inside each JSON document.
+# The table's name is ours; the reference is a parameter.
+_SQLITE_NAMES_BATCH = (
+    f"(json_extract({_EVENT_TABLE}.data, '$.reference') = %s"  # noqa: S608
+    f" OR EXISTS (SELECT 1 FROM json_each({_EVENT_TABLE}.data, '$.batches') j"
+    "   WHERE json_extract(j.value, '$.reference') = %s)"
+    f" OR EXISTS (SELECT 1 FROM json_each({_EVENT_TABLE}.data, '$.previous_batches') j"
+    "   WHERE json_extract(j.value, '$.reference') = %s))"
+)
+
+
+def event_horizon() -> int | None:
+    """The highest event id a reader may serve now without ever skipping one; None: no limit.
+
+    PostgreSQL: see ``allocation.repository.EVENT_RESERVATION``. The sequence
+    is read first (in a materialised CTE), then the reservations held (a
+    subquery that depends on it, so it runs after); the events must then be
+    read by a later statement, whose snapshot sees every transaction that
+    released its reservation. SQLite has one writer at a time, committing
+    in id order: every committed id can be served. The reader's own
+    reservations do not count: its own events are visible to it already.
+    """
+    if connection.vendor != "postgresql":
+        return None
+    base = EVENT_RESERVATION >> 32
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH s AS MATERIALIZED (
+                SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS last
+                FROM {EVENT_ID_SEQUENCE}
+            )
+            SELECT LEAST(s.last, (
+                SELECT MIN(((l.classid::bigint - %s) << 32) + l.objid::bigint)
+                FROM pg_locks l
+                WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.classid >= %s
+                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND l.pid <> pg_backend_pid()
+                  AND s.last IS NOT NULL
+            ))
+            FROM s
+            """,  # noqa: S608 - the sequence's name is ours
+            [base, base],
+        )
+        return cursor.fetchone()[0]
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    after: int = 0
+    limit: int = 100
+    sku: str | None = None
+    types: tuple[str, ...] = ()
+    order_id: str | None = None
+    batch: str | None = None
+    transaction: str | None = None
+
+
+def event_page(query: EventQuery) -> list[orm.Event]:
+    """Events with id > after, oldest first, at most ``limit``: two statements on
+    PostgreSQL (the horizon, then the page), one on SQLite, whatever the filters."""
+    horizon = event_horizon()
+    events = orm.Event.objects.filter(id__gt=query.after)
+    if horizon is not None:
+        events = events.filter(id__lte=horizon)
+    if query.sku is not None:
+        events = events.filter(sku=query.sku)
+    if query.types:
+        events = events.filter(type__in=query.types)
+    if query.order_id is not None:
+        events = events.filter(order_id=query.order_id)
+    if query.transaction is not None:
+        events = events.filter(transaction=query.transaction)
+    if query.batch is not None:
+        events = events.filter(events_naming_batch(query.batch))
+    return list(events.order_by("id")[: query.limit])
+
+
+def events_naming_batch(reference: str) -> Q:
+    """Events whose data names the batch: its ``reference``, ``batches`` or ``previous_batches``."""
+    if connection.vendor == "postgresql":
+        return (
+            Q(data__contains={"reference": reference})
+            | Q(data__contains={"batches": [{"reference": reference}]})
+            | Q(data__contains={"previous_batches": [{"reference": reference}]})
+        )
+    names = RawSQL(_SQLITE_NAMES_BATCH, [reference] * 3, BooleanField())  # noqa: S611
+    return Q(names)
+
+
+def event(event_id: int) -> orm.Event | None:
+    """One event by id, committed or not yet under the feed's horizon; None if none."""
+    return orm.Event.objects.filter(id=event_id).first()
+
+
+# -- replay_events --check (SPEC 6.3) ---------------------------------------------------
+
+
+@dataclass
+class ReplayResult:
+    events: int = 0
+    skus: int = 0
+
+
+def _by_sku(rows: Iterator[tuple]) -> Iterator[tuple[str, list[tuple]]]:
+    """Consecutive rows grouped by their first column (rows arrive ordered by it)."""
+    group: list[tuple] = []
+    current = None
+    for row in rows:
+        if group and row[0] != current:
+            yield current, group
+            group = []
+        current = row[0]
+        group.append(row)
+    if group:
+        yield current, group
+
+
+def replay_differences(result: ReplayResult) -> Iterator[str]:
+    """Rebuild each SKU's batches and lines from its events alone and say where the stored
+    state differs. One SKU in memory at a time: events, batches and lines are streamed in
+    SKU order and merged."""
+    events = _by_sku(
+        orm.Event.objects.order_by("sku", "sku_seq")
+        .values_list("sku", "sku_seq", "type", "data")
+        .iterator(chunk_size=CHUNK)
+    )
+    batches = _by_sku(
+        orm.Batch.objects.order_by("product_id")
+        .values_list("product_id", "reference", "purchased_quantity", "eta")
+        .iterator(chunk_size=CHUNK)
+    )
+    parts = (
+        orm.Allocation.objects.order_by("line__product_id", "line_id")
+        .values_list("line__product_id", "line__order_id", "batch__reference", "qty")
+        .iterator(chunk_size=CHUNK)
+    )
+    lines = _by_sku(
+        orm.OrderLine.objects.order_by("product_id")
+        .values_list("product_id", "order_id", "qty")
+        .iterator(chunk_size=CHUNK)
+    )
+    streams = {"events": events, "batches": batches, "lines": lines, "parts": _by_sku(parts)}
+    heads = {name: next(stream, None) for name, stream in streams.items()}
+    while any(heads.values()):
+        sku = min(head[0] for head in heads.values() if head)
+        rows = {}
+        for name, head in heads.items():
+            if head and head[0] == sku:
+                rows[name] = head[1]
+                heads[name] = next(streams[name], None)
+            else:
+                rows[name] = []
+        result.skus += 1
+        result.events += len(rows["events"])
+        yield from _replay_sku(sku, rows)
+
+
+def _replay_sku(sku: str, rows: dict[str, list[tuple]]) -> Iterator[str]:
+    rebuilt_batches: dict[str, tuple] = {}
+    rebuilt_lines: dict[str, tuple] = {}
+    expected_seq = 1
+    for _, seq, type_, data in rows["events"]:
+        if seq != expected_seq:
+            yield f"{sku}: event sku_seq {seq} where {expected_seq} was expected"
+        expected_seq = seq + 1
+        if type_ in ("batch_created", "batch_changed"):
+            rebuilt_batches[data["reference"]] = (data["purchased_quantity"], data["eta"])
+        elif type_ == "batch_deleted":
+            rebuilt_batches.pop(data["reference"], None)
+        elif type_ in ("line_allocated", "line_moved"):
+            placed = sorted((p["reference"], p["qty"]) for p in data["batches"])
+            rebuilt_lines[data["order_id"]] = (data["qty"], placed)
+        elif type_ == "line_backordered":
+            rebuilt_lines[data["order_id"]] = (data["qty"], [])
+        elif type_ == "line_deallocated":
+            rebuilt_lines.pop(data["order_id"], None)
+    stored_batches = {
+        ref: (purchased, eta.isoformat() if eta else None)
+        for _, ref, purchased, eta in rows["batches"]
+    }
+    held: dict[str, list] = {}
+    for _, order_id, reference, qty in rows["parts"]:
+        held.setdefault(order_id, []).append((reference, qty))
+    stored_lines = {
+        order_id: (qty, sorted(held.get(order_id, []))) for _, order_id, qty in rows["lines"]
+    }
+    for ref in sorted(stored_batches.keys() | rebuilt_batches.keys()):
+        stored, rebuilt = stored_batches.get(ref), rebuilt_batches.get(ref)
+        if stored != rebuilt:
+            yield f"{sku}: batch {ref}: stored {_state(stored)}, events say {_state(rebuilt)}"
+    for order_id in sorted(stored_lines.keys() | rebuilt_lines.keys()):
+        stored, rebuilt = stored_lines.get(order_id), rebuilt_lines.get(order_id)
+        if stored != rebuilt:
+            yield (f"{sku}: line {order_id}: stored {_state(stored)}, events say {_state(rebuilt)}")
+
+
+def _state(value) -> str:
+    return "nothing" if value is None else repr(value)

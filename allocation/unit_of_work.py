@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
-from allocation.repository import AbstractProductRepository, DjangoProductRepository
+from allocation.repository import AbstractProductRepository, DjangoProductRepository, Origin
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +106,24 @@ class AbstractUnitOfWork(abc.ABC):
 
 
 class DjangoUnitOfWork(AbstractUnitOfWork):
-    """One ``transaction.atomic`` block and a fresh repository per use case."""
+    """One ``transaction.atomic`` block and a fresh repository per use case.
+
+    ``actor`` (a username, or None) and ``source`` (the door: ``api``,
+    ``admin``, ``cli``) are stamped on the events it writes; each entry (each
+    attempt of a retried use case too) is a new ``transaction`` of its own.
+    """
+
+    def __init__(self, *, actor: str | None = None, source: str = "cli") -> None:
+        # Checked now, not at the first write: a door with a typo fails at once.
+        Origin(actor, source)
+        self.actor = actor
+        self.source = source
 
     def __enter__(self) -> DjangoUnitOfWork:
         super().__enter__()
         self._atomic = transaction.atomic()
         self._atomic.__enter__()
-        self.products = DjangoProductRepository()
+        self.products = DjangoProductRepository(Origin(self.actor, self.source))
         return self
 
     def __exit__(

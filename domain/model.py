@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from domain import events
 from domain.exceptions import (
     BatchNotFound,
     DuplicateBatch,
@@ -214,6 +215,10 @@ class Product:
         # batches are loaded and on their etas (created_at and reference never
         # change), so every method below that changes either clears it.
         self._ordered: list[Batch] | None = None
+        # What changed, in order (SPEC 6): the repository writes these with
+        # the change and empties the list. Refused requests, idempotent
+        # repeats and changes that change nothing add none.
+        self.events: list[events.Event] = []
 
     def include(
         self, *, batches: Iterable[Batch] = (), allocations: Iterable[Allocation] = ()
@@ -286,13 +291,18 @@ class Product:
         allocation = Allocation(line=line, requested_at=now)
         self._allocations[line.order_id] = allocation
         self._hold(allocation, parts, now)
+        self._allocated(allocation, previous_status=None)
         return allocation, True
 
     def deallocate(self, order_id: str, *, now: datetime) -> StockChange:
         """Rule 7: remove the line and its parts, then serve backorders."""
         allocation = self.allocation(order_id)
+        previous = events.placement(allocation.parts)
         self._release(allocation)
         del self._allocations[order_id]
+        self.events.append(
+            events.LineDeallocated(self.sku, order_id, allocation.qty, previous_batches=previous)
+        )
         return StockChange(served=self._serve_backorders(now))
 
     def add_batch(self, batch: Batch, *, now: datetime) -> StockChange:
@@ -304,6 +314,9 @@ class Product:
         _check_quantity("purchased_quantity", batch.purchased_quantity, minimum=0)
         self._batches[batch.reference] = batch
         self._ordered = None
+        self.events.append(
+            events.BatchCreated(self.sku, batch.reference, batch.purchased_quantity, batch.eta)
+        )
         return StockChange(served=self._serve_backorders(now))
 
     def change_batch(
@@ -316,6 +329,7 @@ class Product:
     ) -> StockChange:
         """Rules 8-10: new quantity and/or eta for a batch."""
         batch = self.batch(reference)
+        previous = (batch.purchased_quantity, batch.eta)
         taken: list[Allocation] = []
         if purchased_quantity is not None:
             _check_quantity("purchased_quantity", purchased_quantity, minimum=0)
@@ -324,6 +338,18 @@ class Product:
         if eta is not UNSET:
             batch.eta = eta
             self._ordered = None
+        if (batch.purchased_quantity, batch.eta) != previous:
+            # First: the lines' events below are its consequences.
+            self.events.append(
+                events.BatchChanged(
+                    self.sku,
+                    reference,
+                    batch.purchased_quantity,
+                    batch.eta,
+                    previous_purchased_quantity=previous[0],
+                    previous_eta=previous[1],
+                )
+            )
         return self._replace(taken, now)
 
     def delete_batch(self, reference: str, *, now: datetime) -> StockChange:
@@ -332,6 +358,7 @@ class Product:
         taken = self._take_off(batch, fit_to=0)
         del self._batches[reference]
         self._ordered = None
+        self.events.append(events.BatchDeleted(self.sku, reference))
         return self._replace(taken, now)
 
     # -- mechanics ---------------------------------------------------------
@@ -377,8 +404,21 @@ class Product:
             batch.allocated_quantity -= part.qty
         allocation.parts = []
 
-    def _take_off(self, batch: Batch, *, fit_to: int) -> list[Allocation]:
-        """Rule 8: lines off ``batch``, most recently allocated first, until it fits."""
+    def _allocated(self, allocation: Allocation, *, previous_status: str | None) -> None:
+        self.events.append(
+            events.LineAllocated(
+                self.sku,
+                allocation.order_id,
+                allocation.qty,
+                batches=events.placement(allocation.parts),
+                previous_status=previous_status,
+            )
+        )
+
+    def _take_off(self, batch: Batch, *, fit_to: int) -> list[tuple[Allocation, events.Placement]]:
+        """Rule 8: lines off ``batch``, most recently allocated first, until it fits.
+
+        Each with the parts it had, for its event."""
         on_batch = sorted(
             (a for a in self._allocations.values() if a.holds_on(batch.reference)),
             key=lambda a: a.recency_key,
@@ -388,23 +428,40 @@ class Product:
         for allocation in on_batch:
             if batch.allocated_quantity <= fit_to:
                 break
+            previous = events.placement(allocation.parts)
             self._release(allocation)
-            taken.append(allocation)
+            taken.append((allocation, previous))
         if batch.allocated_quantity > fit_to:
             raise RuntimeError(f"lines on batch {batch.reference!r} were not all loaded")
         return taken
 
-    def _replace(self, taken: list[Allocation], now: datetime) -> StockChange:
+    def _replace(
+        self, taken: list[tuple[Allocation, events.Placement]], now: datetime
+    ) -> StockChange:
         """Rule 8: lines taken off go back, oldest request first, or wait as backorders."""
         change = StockChange()
-        for allocation in sorted(taken, key=lambda a: a.request_key):
+        for allocation, previous in sorted(taken, key=lambda t: t[0].request_key):
             parts = self._choose_parts(allocation.qty)
             if parts is None:
                 allocation.allocated_at = None
                 change.backordered.append(allocation)
+                self.events.append(
+                    events.LineBackordered(
+                        self.sku, allocation.order_id, allocation.qty, previous_batches=previous
+                    )
+                )
             else:
                 self._hold(allocation, parts, now)
                 change.reallocated.append(allocation)
+                self.events.append(
+                    events.LineMoved(
+                        self.sku,
+                        allocation.order_id,
+                        allocation.qty,
+                        batches=events.placement(allocation.parts),
+                        previous_batches=previous,
+                    )
+                )
         # Taking lines off can free stock on other batches too (a split line
         # leaves them all): waiting lines get their chance (rule 9).
         just_backordered = {a.order_id for a in change.backordered}
@@ -429,6 +486,7 @@ class Product:
             if parts is not None:
                 self._hold(allocation, parts, now)
                 served.append(allocation)
+                self._allocated(allocation, previous_status=LineStatus.BACKORDERED.value)
         return served
 
 

@@ -9,6 +9,7 @@ Changelists are a fixed number of queries however long they are.
 - ``batches``: the batch list and page, and the stock overview's URL;
 - ``order_lines``: the order line list and the deallocate action;
 - ``stock_overview``: the per-SKU page with a bar each;
+- ``events``: the read-only Events page (the audit log), linked from batches and lines;
 - ``forms``, ``filters``, ``outcomes``, ``paginators``: what those share.
 
 Django's admin autodiscovery imports this package, which registers the
@@ -18,7 +19,7 @@ model admins by importing their modules.
 from django.contrib import admin
 
 # Importing the modules registers their model admins.
-from allocation.admin import batches, order_lines  # noqa: F401
+from allocation.admin import batches, events, order_lines  # noqa: F401
 
 # The default admin site gets an index with a link to the stock overview.
 admin.site.index_template = "admin/allocation/index.html"

@@ -15,9 +15,17 @@ from django.utils.html import format_html, format_html_join
 from allocation import models as orm
 from allocation import selectors, services
 from allocation.admin import stock_overview
+from allocation.admin.events import events_link
 from allocation.admin.filters import BatchStatusFilter, SkuFilter
 from allocation.admin.forms import BatchForm
-from allocation.admin.outcomes import error_text, is_transient, merge, tell, when
+from allocation.admin.outcomes import (
+    error_text,
+    is_transient,
+    merge,
+    tell,
+    through_admin,
+    when,
+)
 from allocation.admin.paginators import EstimatedCountPaginator
 from allocation.unit_of_work import ServiceUnavailable, retrying
 from domain.exceptions import BatchNotFound, DomainError
@@ -104,6 +112,10 @@ class BatchAdmin(admin.ModelAdmin):
             more,
         )
 
+    @admin.display(description="events")
+    def events(self, batch: orm.Batch):
+        return events_link("Every event naming this batch", batch=batch.reference)
+
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return [(None, {"fields": ("reference", "sku", "purchased_quantity", "eta")})]
@@ -120,6 +132,7 @@ class BatchAdmin(admin.ModelAdmin):
                         "available",
                         "eta",
                         "created_at",
+                        "events",
                     )
                 },
             ),
@@ -139,6 +152,7 @@ class BatchAdmin(admin.ModelAdmin):
             "available",
             "created_at",
             "held_allocations",
+            "events",
         )
         if not self.has_change_permission(request, obj):
             # View only: the form's declared fields must go too.
@@ -155,6 +169,7 @@ class BatchAdmin(admin.ModelAdmin):
                 sku=data["sku"],
                 purchased_quantity=data["purchased_quantity"],
                 eta=data["eta"],
+                uow=through_admin(request),
             )
         else:
             changed = set(form.changed_data)
@@ -166,6 +181,7 @@ class BatchAdmin(admin.ModelAdmin):
                     data["purchased_quantity"] if "purchased_quantity" in changed else None
                 ),
                 eta=data["eta"] if "eta" in changed else UNSET,
+                uow=through_admin(request),
             )
         # The admin goes on with ``obj`` (log entry, redirect): give it the
         # stored row, as the service left it.
@@ -175,14 +191,15 @@ class BatchAdmin(admin.ModelAdmin):
         tell(request, self, outcome.change)
 
     def delete_model(self, request, obj):
-        outcome = services.delete_batch(reference=obj.reference)
+        outcome = services.delete_batch(reference=obj.reference, uow=through_admin(request))
         tell(request, self, outcome.change)
 
     def delete_queryset(self, request, queryset):
         changes, gone = [], []
         for reference in queryset.order_by("reference").values_list("reference", flat=True):
             try:
-                changes.append(services.delete_batch(reference=reference).change)
+                outcome = services.delete_batch(reference=reference, uow=through_admin(request))
+                changes.append(outcome.change)
             except BatchNotFound:
                 gone.append(reference)
             except ServiceUnavailable as error:

@@ -9,8 +9,9 @@ from django.utils.html import format_html, format_html_join
 
 from allocation import models as orm
 from allocation import selectors, services
+from allocation.admin.events import events_link
 from allocation.admin.filters import LinesOnBatchFilter, SkuFilter
-from allocation.admin.outcomes import merge, named, tell
+from allocation.admin.outcomes import merge, named, tell, through_admin
 from allocation.admin.paginators import EstimatedCountPaginator
 from allocation.unit_of_work import ServiceUnavailable
 from domain.exceptions import LineNotFound
@@ -37,6 +38,7 @@ class OrderLineAdmin(admin.ModelAdmin):
         "batches",
         "requested_at",
         "allocated_at",
+        "events",
     )
     readonly_fields = fields
 
@@ -61,6 +63,10 @@ class OrderLineAdmin(admin.ModelAdmin):
         # The ORM's bulk delete would skip rule 7; "Deallocate" is the way.
         actions.pop("delete_selected", None)
         return actions
+
+    @admin.display(description="events")
+    def events(self, line: orm.OrderLine):
+        return events_link("Every event of this line", order_id=line.order_id, sku=line.product_id)
 
     @admin.display(description="SKU", ordering="product_id")
     def sku(self, line: orm.OrderLine) -> str:
@@ -122,7 +128,11 @@ class OrderLineAdmin(admin.ModelAdmin):
         )
         for line in lines:
             try:
-                changes.append(services.deallocate(order_id=line.order_id, sku=line.product_id))
+                changes.append(
+                    services.deallocate(
+                        order_id=line.order_id, sku=line.product_id, uow=through_admin(request)
+                    )
+                )
                 removed.append((line.product_id, line.order_id))
             except LineNotFound:
                 gone.append(f"{line.order_id} ({line.product_id})")

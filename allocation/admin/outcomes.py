@@ -9,11 +9,16 @@ from django.db import DatabaseError
 from django.http import HttpRequest
 from django.utils import timezone
 
-from allocation.unit_of_work import classify
+from allocation.unit_of_work import DjangoUnitOfWork, classify
 from domain.model import Allocation, StockChange
 
 #: How many order ids a message names before it says "and N more".
 NAMED_IN_MESSAGE = 20
+
+
+def through_admin(request: HttpRequest) -> DjangoUnitOfWork:
+    """A unit of work whose events say this admin user caused them."""
+    return DjangoUnitOfWork(actor=request.user.get_username() or None, source="admin")
 
 
 def named(names: list[str]) -> str:

@@ -49,3 +49,15 @@ class EstimatedCountPaginator(Paginator):
             )
             row = cursor.fetchone()
         return row[0] if row else 0
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most ``CAP`` rows, filtered or not: for an append-only log whose every
+    filter (a type, a source) can match millions. Pages beyond the cap are reached by
+    filtering; a page costs the same however long the log grows."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list.order_by()[: self.CAP].count()

@@ -16,6 +16,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils import html
 
+from domain.events import EVENT_TYPES
 from domain.model import BatchStatus, LineStatus
 from domain.validation import (
     IDENTIFIER_MAX_LENGTH,
@@ -304,3 +305,46 @@ class ProductSerializer(serializers.Serializer):
     available_quantity = serializers.IntegerField()
     backordered_quantity = serializers.IntegerField()
     batches = BatchSerializer(many=True)
+
+
+# -- events (SPEC 6) ------------------------------------------------------------------
+
+#: ``?type=``: one type or several, comma-separated.
+EVENT_TYPES_PATTERN = "^({0})(,({0}))*$".format("|".join(EVENT_TYPES))
+#: ``?transaction=``: what the service hands out (uuid4 hex), nothing else can match.
+TRANSACTION_PATTERN = r"^[0-9a-f]{1,64}$"
+MAX_EVENT_ID = 2**63 - 1
+
+
+class EventQuerySerializer(serializers.Serializer):
+    """The feed's query parameters: any value that is not one of these is a 400."""
+
+    after = serializers.IntegerField(min_value=0, max_value=MAX_EVENT_ID, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+    sku = IdentifierField(required=False)
+    type = serializers.RegexField(EVENT_TYPES_PATTERN, required=False)
+    order_id = IdentifierField(required=False)
+    batch = IdentifierField(required=False)
+    transaction = serializers.RegexField(TRANSACTION_PATTERN, required=False)
+
+    def validate_type(self, value: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(value.split(",")))
+
+
+class EventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    type = serializers.ChoiceField(choices=list(EVENT_TYPES))
+    sku = serializers.CharField()
+    sku_seq = serializers.IntegerField()
+    occurred_at = serializers.DateTimeField()
+    actor = serializers.CharField(allow_null=True)
+    source = serializers.ChoiceField(choices=["api", "admin", "cli", "migration"])
+    transaction = serializers.CharField()
+    data = serializers.JSONField(help_text="What changed; its keys depend on type (SPEC 6).")
+
+
+class EventPageSerializer(serializers.Serializer):
+    results = EventSerializer(many=True)
+    next_after = serializers.IntegerField(
+        help_text="The id of the last event returned (or after, when none): the next after."
+    )

@@ -35,6 +35,9 @@ urlpatterns = [
         views.AllocationDetailView.as_view(),
         name="allocation-detail",
     ),
+    path("events/", views.EventFeedView.as_view(), name="event-list"),
+    # Ids the database can hold; anything else is the JSON 404 below.
+    re_path(r"^events/(?P<id>[0-9]{1,18})/$", views.EventDetailView.as_view(), name="event-detail"),
     *router.urls,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -14,7 +14,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import generics, mixins, status, viewsets
+from rest_framework import exceptions, generics, mixins, status, views, viewsets
 from rest_framework.response import Response
 
 from allocation import models as orm
@@ -30,6 +30,8 @@ from allocation.api.schema import (
     ORDER_CONFLICT,
     operation,
 )
+from allocation.auth.permissions import CanViewEvents
+from allocation.unit_of_work import DjangoUnitOfWork
 from domain.model import PREFERENCE_ORDER, UNSET
 from domain.validation import IDENTIFIER_PATTERN
 
@@ -40,6 +42,11 @@ _WRITE = (400, 401, 403, 413, 415, 503)
 
 _IDENTIFIER = rf"^{IDENTIFIER_PATTERN}$"
 _BATCH_REFERENCE = OpenApiParameter("reference", str, OpenApiParameter.PATH, pattern=_IDENTIFIER)
+
+
+def _through_api(request) -> DjangoUnitOfWork:
+    """A unit of work whose events say the API's logged-in user caused them."""
+    return DjangoUnitOfWork(actor=request.user.get_username() or None, source="api")
 
 
 def _batch_change_body(batch, outcome) -> dict:
@@ -114,7 +121,7 @@ class BatchViewSet(
 
     def create(self, request, *args, **kwargs):
         data = _validated(s.BatchInputSerializer, request)
-        outcome = services.add_batch(**data)
+        outcome = services.add_batch(**data, uow=_through_api(request))
         return Response(s.BatchSerializer(outcome.batch).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, reference=None):
@@ -124,11 +131,12 @@ class BatchViewSet(
             purchased_quantity=data.get("purchased_quantity"),
             eta=data.get("eta", UNSET),
             sku=data.get("sku"),
+            uow=_through_api(request),
         )
         return Response(_batch_change_body(outcome.batch, outcome))
 
     def destroy(self, request, reference=None):
-        outcome = services.delete_batch(reference=reference)
+        outcome = services.delete_batch(reference=reference, uow=_through_api(request))
         return Response(s.StockChangeSerializer(outcome).data)
 
 
@@ -160,7 +168,7 @@ class AllocationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         # would accept it as it is) and the answer is rendered as
         # LineSerializer renders it, without building one.
         data = s.well_formed_line(request.data) or _validated(s.LineInputSerializer, request)
-        outcome = services.allocate(**data)
+        outcome = services.allocate(**data, uow=_through_api(request))
         code = status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK
         return Response(s.line_data(outcome.allocation), status=code)
 
@@ -177,7 +185,7 @@ class AllocationDetailView(generics.GenericAPIView):
         return Response(s.LineSerializer(selectors.line(order_id, sku)).data)
 
     def delete(self, request, order_id: str, sku: str):
-        services.deallocate(order_id=order_id, sku=sku)
+        services.deallocate(order_id=order_id, sku=sku, uow=_through_api(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -220,7 +228,9 @@ class OrderViewSet(viewsets.GenericViewSet):
     def create(self, request, *args, **kwargs):
         data = _validated(s.OrderInputSerializer, request)
         lines = [(line["sku"], line["qty"]) for line in data["lines"]]
-        outcome = services.allocate_order(order_id=data["order_id"], lines=lines)
+        outcome = services.allocate_order(
+            order_id=data["order_id"], lines=lines, uow=_through_api(request)
+        )
         code = status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK
         return Response(s.order_data(outcome.order_id, outcome.allocations), status=code)
 
@@ -228,7 +238,7 @@ class OrderViewSet(viewsets.GenericViewSet):
         return Response(s.order_data(order_id, selectors.order_lines(order_id)))
 
     def destroy(self, request, order_id=None):
-        services.deallocate_order(order_id=order_id)
+        services.deallocate_order(order_id=order_id, uow=_through_api(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -249,6 +259,50 @@ class ProductViewSet(viewsets.GenericViewSet):
 
     def retrieve(self, request, sku=None):
         return Response(s.ProductSerializer(selectors.product_summary(sku)).data)
+
+
+class _EventView(views.APIView):
+    # A model's view permission, which the groups of migration 0004 carry.
+    permission_classes = [CanViewEvents]
+
+
+class EventFeedView(_EventView):
+    # Two plain views under one prefix: name the operations, or both are "retrieve".
+    @extend_schema(operation_id="events_list")
+    @operation(
+        "Event feed: the events after an id, oldest first; never skips one (SPEC 6.1)",
+        {200: s.EventPageSerializer},
+        (400, 401, 403, 503),
+        parameters=[s.EventQuerySerializer],
+    )
+    def get(self, request):
+        params = s.EventQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = dict(params.validated_data)
+        types = data.pop("type", ())
+        query = selectors.EventQuery(**data, types=types)
+        events = selectors.event_page(query)
+        return Response(
+            {
+                "results": s.EventSerializer(events, many=True).data,
+                "next_after": events[-1].id if events else query.after,
+            }
+        )
+
+
+class EventDetailView(_EventView):
+    @extend_schema(operation_id="events_retrieve")
+    @operation(
+        "One event",
+        {200: s.EventSerializer},
+        (401, 403, 404, 503),
+        parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH)],
+    )
+    def get(self, request, id: str):
+        event = selectors.event(int(id))
+        if event is None:
+            raise exceptions.NotFound(f"No event with id {id}.")
+        return Response(s.EventSerializer(event).data)
 
 
 def _validated(serializer_class, request, context=None) -> dict:

@@ -46,3 +46,11 @@ def _model_of(view):
             "which model's permissions guard it."
         )
     return queryset.model
+
+
+class CanViewEvents(ModelWritePermissions):
+    """The event feed: a logged-in user with ``allocation.view_event`` (SPEC 6.1)."""
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perm("allocation.view_event"))

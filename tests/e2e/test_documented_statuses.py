@@ -39,6 +39,8 @@ STATUSES = {
     ("POST", "/api/orders/"): {200, 201, 400, 401, 403, 409, 413, 415, 503},
     ("GET", "/api/orders/{order_id}/"): {200, 401, 404, 503},
     ("DELETE", "/api/orders/{order_id}/"): {204, 401, 403, 404, 503},
+    ("GET", "/api/events/"): {200, 400, 401, 403, 503},
+    ("GET", "/api/events/{id}/"): {200, 401, 403, 404, 503},
 }
 
 # A concrete path for each template: one that exists, one that does not.
@@ -47,12 +49,15 @@ EXISTING = {
     "/api/allocations/{order_id}/{sku}/": LINE,
     "/api/products/{sku}/": f"/api/products/{SKU}/",
     "/api/orders/{order_id}/": "/api/orders/o1/",
+    # {first}: the first event's id (PostgreSQL does not restart ids per test).
+    "/api/events/{id}/": "/api/events/{first}/",
 }
 MISSING = {
     "/api/batches/{reference}/": "/api/batches/nope/",
     "/api/allocations/{order_id}/{sku}/": f"/api/allocations/nope/{SKU}/",
     "/api/products/{sku}/": "/api/products/NOPE/",
     "/api/orders/{order_id}/": "/api/orders/nope/",
+    "/api/events/{id}/": "/api/events/999999/",
 }
 VALID_BODY = {
     ("POST", "/api/batches/"): {"reference": "b2", "sku": SKU, "purchased_quantity": 5},
@@ -85,7 +90,9 @@ def request_producing(status: int, method: str, template: str) -> dict:
     elif status == 403:
         client = "no_permissions"
     elif status == 400:
-        if method == "GET":
+        if template == "/api/events/":
+            path += "?type=bogus"
+        elif method == "GET":
             path += "?status=bogus"
         else:
             body = INVALID_BODY[method, template]
@@ -124,8 +131,11 @@ def clients(db, client_for) -> dict[str, APIClient]:
 
 def send(clients, request: dict, method: str):
     data = "" if request["body"] is None else json.dumps(request["body"])
+    path = request["path"]
+    if "{first}" in path:
+        path = path.replace("{first}", str(orm.Event.objects.earliest("id").id))
     return clients[request["client"]].generic(
-        method, request["path"], data, content_type=request["content_type"]
+        method, path, data, content_type=request["content_type"]
     )
 
 
@@ -273,6 +283,8 @@ def test_each_operation_answers_503_when_the_database_is_gone(
     monkeypatch.setattr(unit_of_work, "BACKOFF_SECONDS", 0)
     request = request_producing(status, method, template)
 
+    # The id is looked up before the database goes.
+    request["path"] = request["path"].replace("{first}", str(orm.Event.objects.earliest("id").id))
     with connection.execute_wrapper(lost_database):
         response = send(clients, request, method)
 

@@ -47,6 +47,8 @@ OPERATIONS = [
     ("POST", "/api/orders/"),
     ("GET", "/api/orders/{order_id}/"),
     ("DELETE", "/api/orders/{order_id}/"),
+    ("GET", "/api/events/"),
+    ("GET", "/api/events/{id}/"),
 ]
 MODES = [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
 

@@ -50,6 +50,10 @@ MATRIX = [
     ("GET", f"/api/allocations/o1/{SKU}/", None, (401, 200, 200, 200, 200)),
     ("DELETE", f"/api/allocations/o1/{SKU}/", None, (401, 403, 403, 204, 204)),
     ("GET", f"/api/products/{SKU}/", None, (401, 200, 200, 200, 200)),
+    # Events need view_event (SPEC 6.1), which both groups have.
+    ("GET", "/api/events/", None, (401, 403, 200, 200, 200)),
+    # {first}: the id of b1's batch_created (PostgreSQL does not restart ids per test).
+    ("GET", "/api/events/{first}/", None, (401, 403, 200, 200, 200)),
     # Service endpoints need no authentication (SPEC 2.4).
     ("GET", "/api/schema/", None, (200, 200, 200, 200, 200)),
     ("GET", "/api/docs/", None, (200, 200, 200, 200, 200)),
@@ -123,6 +127,7 @@ def test_every_endpoint_answers_each_caller_with_the_exact_status(
     stocked, client_for, method, path, body, caller, status
 ):
     client = APIClient() if caller == "anonymous" else client_for(make_user(caller))
+    path = path.replace("{first}", str(orm.Event.objects.earliest("id").id))
 
     response = send(client, method, path, body)
 
@@ -142,8 +147,9 @@ def test_the_groups_exist_with_the_documented_permissions(db):
     def codenames(name: str) -> set[str]:
         return set(Group.objects.get(name=name).permissions.values_list("codename", flat=True))
 
-    assert codenames("viewer") == {"view_batch", "view_orderline"}
+    assert codenames("viewer") == {"view_batch", "view_orderline", "view_event"}
     assert codenames("warehouse ops") == {
+        "view_event",
         "view_batch",
         "add_batch",
         "change_batch",

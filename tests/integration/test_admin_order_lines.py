@@ -244,7 +244,7 @@ def test_selected_backorders_are_removed_before_other_lines_free_stock(ops, stoc
 def test_a_line_removed_meanwhile_is_reported_not_a_500(ops, stock, monkeypatch):
     from domain.exceptions import LineNotFound
 
-    def gone(*, order_id, sku):
+    def gone(*, order_id, sku, uow):
         raise LineNotFound(order_id, sku)
 
     monkeypatch.setattr(services, "deallocate", gone)

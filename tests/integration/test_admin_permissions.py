@@ -62,9 +62,15 @@ def test_migration_creates_warehouse_ops_and_viewer_groups_with_their_permission
         "allocation.delete_batch",
         "allocation.delete_orderline",
         "allocation.view_batch",
+        "allocation.view_event",
         "allocation.view_orderline",
     ]
-    assert codenames("viewer") == ["allocation.view_batch", "allocation.view_orderline"]
+    # view_event: given by 0004, for the event feed and the admin's Events page.
+    assert codenames("viewer") == [
+        "allocation.view_batch",
+        "allocation.view_event",
+        "allocation.view_orderline",
+    ]
 
 
 def test_group_migration_can_run_again_without_duplicating_anything(db):

@@ -37,6 +37,8 @@ def test_identifier_columns_use_the_c_collation_on_postgresql():
     assert rows == [
         ("allocation_batch", "reference", "C"),
         ("allocation_batch", "sku", "C"),
+        ("allocation_event", "order_id", "C"),
+        ("allocation_event", "sku", "C"),
         ("allocation_orderline", "order_id", "C"),
         ("allocation_orderline", "sku", "C"),
         ("allocation_product", "sku", "C"),

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from allocation.repository import AbstractProductRepository
 from allocation.unit_of_work import AbstractUnitOfWork
+from domain.events import Event
 from domain.model import Product
 
 
@@ -25,6 +26,8 @@ class FakeProductRepository(AbstractProductRepository):
         self.lines_loaded_for: list[str] = []
         # Each product as it was when first handed out in this unit of work.
         self._as_handed_out: dict[str, Product] = {}
+        # Every event written, in order, as the Django repository writes them.
+        self.published: list[Event] = []
 
     def get(
         self,
@@ -69,7 +72,13 @@ class FakeProductRepository(AbstractProductRepository):
         return None
 
     def flush(self) -> None:
+        for product in self.seen.values():
+            self.record(product.events)
+            product.events.clear()
         self._as_handed_out.clear()
+
+    def record(self, events) -> None:
+        self.published.extend(events)
 
     def forget_changes(self) -> None:
         for sku, before in self._as_handed_out.items():
