@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 
 from allocation import models as orm
 from allocation import selectors, services
@@ -38,6 +39,7 @@ class OrderLineAdmin(admin.ModelAdmin):
         "batches",
         "requested_at",
         "allocated_at",
+        "order",
         "events",
     )
     readonly_fields = fields
@@ -63,6 +65,16 @@ class OrderLineAdmin(admin.ModelAdmin):
         # The ORM's bulk delete would skip rule 7; "Deallocate" is the way.
         actions.pop("delete_selected", None)
         return actions
+
+    @admin.display(description="order")
+    def order(self, line: orm.OrderLine):
+        # The changelist filters on any field given in the query string.
+        url = (
+            reverse("admin:allocation_orderline_changelist")
+            + "?"
+            + urlencode({"order_id": line.order_id})
+        )
+        return format_html('<a href="{}">All lines of order {}</a>', url, line.order_id)
 
     @admin.display(description="events")
     def events(self, line: orm.OrderLine):

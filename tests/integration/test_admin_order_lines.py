@@ -270,3 +270,15 @@ def test_deleting_one_line_from_its_page_deallocates_it(ops, stock):
         "Deallocated 1 line: o1 (RED-CHAIR).",
         "Served backorders: o3 (RED-CHAIR).",
     ]
+
+
+def test_a_lines_page_links_to_every_line_of_its_order_and_the_list_filters_by_it(ops, stock):
+    page = ops.get(reverse("admin:allocation_orderline_change", args=[line_pk("o1", "RED-CHAIR")]))
+    link = f"{CHANGELIST}?order_id=o1"
+
+    assert page.status_code == 200
+    assert f'<a href="{link}">All lines of order o1</a>' in page.content.decode()
+    listed = ops.get(link)
+    assert listed.status_code == 200
+    found = sorted((line.order_id, line.product_id) for line in listed.context["cl"].result_list)
+    assert found == [("o1", "GREEN-LAMP"), ("o1", "RED-CHAIR")]
