@@ -182,6 +182,23 @@ def allocation_factory(port: int, headers: dict, tag: str, skus: list[str], qty:
     return make
 
 
+def order_factory(port: int, headers: dict, tag: str, skus: list[str], lines: int = 10):
+    """POST /api/orders/ of ``lines`` lines on distinct random SKUs of ``skus``, a new order id."""
+    rngs: dict[int, random.Random] = {}
+
+    def make(worker: int, n: int) -> bytes:
+        rng = rngs.setdefault(worker, random.Random(f"{tag}-{worker}"))
+        chosen = rng.sample(skus, lines)
+        body = json.dumps(
+            {"order_id": f"{tag}-{worker}-{n}", "lines": [{"sku": s, "qty": 1} for s in chosen]}
+        )
+        return loadgen.http_request(
+            "POST", "/api/orders/", port=port, body=body.encode(), headers=headers
+        )
+
+    return make
+
+
 def get_factory(port: int, path: str, headers: dict):
     request = loadgen.http_request("GET", path, port=port, headers=headers)
     return lambda worker, n: request
@@ -507,6 +524,30 @@ def bench_writes(cfg, names, product_env, floor_env, log_dir, servers, recorder)
             "rps_ratio": round_ratios(recorder, section, "product", "floor", "rps"),
             "p50_ratio": round_ratios(recorder, section, "product", "floor", "p50"),
         }
+
+    # Orders (SPEC 2.5): 10-line orders against single-line allocations, both
+    # on the product at c8 over the many SKUs; compared in lines per second.
+    section = "orders_c8"
+    log(f"throughput: {section}")
+    kinds = [("single_line", allocation_factory), ("order_of_10", order_factory)]
+    for r, order in interleaved(cfg["rounds"], kinds):
+        for label, factory in order:
+            result = loadgen.run(
+                product.port,
+                factory(product.port, headers, f"{section}-{r}-{label}", many),
+                concurrency=8,
+                max_requests=cfg["throughput_requests"] // (10 if label == "order_of_10" else 1),
+                max_seconds=cfg["throughput_seconds"],
+            )
+            recorder.add(section, label, result)
+    single = recorder.pooled(section, "single_line")
+    orders = recorder.pooled(section, "order_of_10")
+    out[section] = {
+        "single_line": single,
+        "order_of_10": orders,
+        # Issue #14's target: at least 4.
+        "lines_per_s_ratio": round(10 * orders["rps"] / single["rps"], 2),
+    }
 
     # Latency alone (one request at a time): a SKU with a long history
     # against a fresh one, the floor beside them for scale.
