@@ -110,20 +110,31 @@ class DjangoUnitOfWork(AbstractUnitOfWork):
 
     ``actor`` (a username, or None) and ``source`` (the door: ``api``,
     ``admin``, ``cli``) are stamped on the events it writes; each entry (each
-    attempt of a retried use case too) is a new ``transaction`` of its own.
+    attempt of a retried use case too) is a new ``transaction`` of its own,
+    unless one is given (a bulk command's units of work share one).
     """
 
-    def __init__(self, *, actor: str | None = None, source: str = "cli") -> None:
+    def __init__(
+        self, *, actor: str | None = None, source: str = "cli", transaction: str | None = None
+    ) -> None:
         # Checked now, not at the first write: a door with a typo fails at once.
         Origin(actor, source)
         self.actor = actor
         self.source = source
+        # A bulk command runs many units of work inside its one database
+        # transaction: they share its ``transaction`` value.
+        self.transaction = transaction
 
     def __enter__(self) -> DjangoUnitOfWork:
         super().__enter__()
         self._atomic = transaction.atomic()
         self._atomic.__enter__()
-        self.products = DjangoProductRepository(Origin(self.actor, self.source))
+        origin = (
+            Origin(self.actor, self.source)
+            if self.transaction is None
+            else Origin(self.actor, self.source, self.transaction)
+        )
+        self.products = DjangoProductRepository(origin)
         return self
 
     def __exit__(

@@ -490,6 +490,19 @@ class Product:
         return served
 
 
+def batch_rows_move_lines(*, backorders_waiting: bool, lowered_below_allocated: bool) -> bool:
+    """Whether new batches and new quantities or etas for a SKU's batches can move any line.
+
+    Rule 9 places backorders when stock appears: only if some are waiting.
+    Rule 8 takes lines off a batch only when its quantity goes below what it
+    has allocated. Rule 10: a new eta moves nothing. When neither holds,
+    ``add_batch``/``change_batch`` would only store the rows' values (and say
+    so in ``batch_created``/``batch_changed``), so a bulk load may write such
+    rows as they are; otherwise they go through the ``Product``.
+    """
+    return backorders_waiting or lowered_below_allocated
+
+
 def _check_quantity(name: str, value: int, *, minimum: int) -> None:
     if is_quantity(value, minimum=minimum):
         return

@@ -10,6 +10,7 @@ their short transactions); a busy database says so, and to run again.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import sys
@@ -22,11 +23,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from tqdm import tqdm
 
+from allocation import models as orm
 from allocation.management import reading
 from allocation.management.reading import FORMATS, FileError, InvalidInput
 from allocation.unit_of_work import classify
 
 STDIO = "-"
+ACTOR_MAX_LENGTH = orm.Event._meta.get_field("actor").max_length or 150
 
 
 class BulkCommand(BaseCommand):
@@ -38,6 +41,14 @@ class BulkCommand(BaseCommand):
             "--format",
             choices=FORMATS,
             help="csv or jsonl (default: jsonl for a .jsonl or .ndjson file, else csv)",
+        )
+
+    def add_actor_argument(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--actor",
+            metavar="USERNAME",
+            type=_actor,
+            help="who is making the change: recorded as the actor of its events (SPEC 6)",
         )
 
     def execute(self, *args, **options):
@@ -172,6 +183,16 @@ class _RawStream:
 
     def flush(self) -> None:
         self._wrapper.flush()
+
+
+def _actor(value: str) -> str:
+    """A username as the events store it (``Event.actor``: 1 to 150 characters)."""
+    value = value.strip()
+    if not value:
+        raise argparse.ArgumentTypeError("must not be empty")
+    if len(value) > ACTOR_MAX_LENGTH:
+        raise argparse.ArgumentTypeError(f"at most {ACTOR_MAX_LENGTH} characters")
+    return value
 
 
 def _plain(text: str) -> str:

@@ -13,7 +13,7 @@ from django.db import DatabaseError
 
 from allocation import models as orm
 from allocation import services
-from allocation.bulk import orders
+from allocation.management import order_file as orders
 from tests.integration.cmd_support import csv_text, fail, feed_stdin, run, write
 
 pytestmark = pytest.mark.django_db
@@ -253,11 +253,11 @@ def test_a_failure_half_way_allocates_nothing_and_writes_no_report(tmp_path, sto
     real = orders._allocate_group
     groups = []
 
-    def second_group_fails(rows, clock):
+    def second_group_fails(rows, clock, origin):
         groups.append(rows[0][0])
         if len(groups) == 2:
             raise DatabaseError("server closed the connection unexpectedly")
-        return real(rows, clock)
+        return real(rows, clock, origin)
 
     monkeypatch.setattr(orders, "_allocate_group", second_group_fails)
     out = tmp_path / "report.csv"

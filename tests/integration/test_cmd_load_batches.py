@@ -11,8 +11,9 @@ from django.db import DatabaseError
 
 from allocation import models as orm
 from allocation import services
-from allocation.bulk import batches as bulk_batches
 from allocation.management import reading
+from allocation.repository.batch_loads import DjangoBatchLoad
+from domain.model import Product
 from tests.integration.cmd_support import csv_text, fail, feed_stdin, run, write
 
 pytestmark = pytest.mark.django_db
@@ -557,16 +558,16 @@ def test_a_failure_half_way_through_the_service_rows_rolls_everything_back(tmp_p
     services.allocate(order_id="o1", sku="RED", qty=6)
     services.change_batch(reference="b1", purchased_quantity=2)  # RED has a backorder
     before = (stored(), lines(), sorted(orm.Product.objects.values_list("sku", flat=True)))
-    real_add = services.add_batch
+    real_add = Product.add_batch
     calls = []
 
-    def add_then_fail(**kwargs):
-        calls.append(kwargs["reference"])
+    def add_then_fail(self, batch, **kwargs):
+        calls.append(batch.reference)
         if len(calls) == 2:
             raise DatabaseError("connection lost")
-        return real_add(**kwargs)
+        return real_add(self, batch, **kwargs)
 
-    monkeypatch.setattr(bulk_batches.services, "add_batch", add_then_fail)
+    monkeypatch.setattr(Product, "add_batch", add_then_fail)
 
     error, _ = fail(
         "load_batches",
@@ -581,10 +582,11 @@ def test_a_failure_half_way_through_the_service_rows_rolls_everything_back(tmp_p
 def test_ctrl_c_half_way_writes_nothing_and_exits_130(tmp_path, monkeypatch):
     services.add_batch(reference="b1", sku="RED", purchased_quantity=10)
 
-    def interrupted(self):
+    def interrupted(self, skus):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(bulk_batches._Loader, "_write_through_services", interrupted)
+    # After the rows written as given, before those that go through the domain.
+    monkeypatch.setattr(DjangoBatchLoad, "rows_of", interrupted)
 
     error, _ = fail(
         "load_batches", write(tmp_path, "b.csv", csv_text(HEADER, "b1,RED,20,", "n1,NEW,1,"))

@@ -10,13 +10,20 @@ use case returned keep their identity).
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection
-from datetime import datetime
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
 
-from allocation.repository import AbstractProductRepository
+from allocation.repository import (
+    AbstractProductRepository,
+    BatchLoad,
+    BatchRow,
+    RowProblem,
+    SkuFacts,
+)
 from allocation.unit_of_work import AbstractUnitOfWork
+from domain import events
 from domain.events import Event
-from domain.model import Product
+from domain.model import Batch, LineStatus, Product
 
 
 class FakeProductRepository(AbstractProductRepository):
@@ -42,6 +49,16 @@ class FakeProductRepository(AbstractProductRepository):
     def get_for_order(self, order_id: str, skus: Collection[str]) -> dict[str, Product]:
         found = {sku: self._hand_out(sku) for sku in sorted(skus)}
         return {sku: product for sku, product in found.items() if product is not None}
+
+    def get_many(self, order_ids_by_sku: Mapping[str, Collection[str]]) -> dict[str, Product]:
+        found = {sku: self._hand_out(sku) for sku in sorted(order_ids_by_sku)}
+        return {sku: product for sku, product in found.items() if product is not None}
+
+    def get_for_load(self, sku: str, references: Collection[str], *, now: datetime) -> Product:
+        return self.get_or_create(sku, now=now)
+
+    def stage_batches(self, rows: Iterable[BatchRow]) -> BatchLoad:
+        return FakeBatchLoad(self, list(rows))
 
     def skus_of_order(self, order_id: str) -> list[str]:
         return sorted(
@@ -94,6 +111,107 @@ class FakeProductRepository(AbstractProductRepository):
     @property
     def skus(self) -> list[str]:
         return sorted(self._products)
+
+
+class FakeBatchLoad(BatchLoad):
+    """The rows in a list; "storage" is the fake repository's products, written directly."""
+
+    def __init__(self, repository: FakeProductRepository, rows: list[BatchRow]) -> None:
+        self.repository = repository
+        self.rows = rows
+        self.closed = False
+
+    def _stored(self, reference: str) -> Batch | None:
+        sku = self.repository.sku_of_batch(reference)
+        return None if sku is None else self.repository.stored(sku).batch(reference)
+
+    def problems(self) -> list[RowProblem]:
+        found, first = [], {}
+        for row in self.rows:
+            if row.reference in first:
+                message = f"the same reference as line {first[row.reference]}"
+                found.append(RowProblem(row.line, "reference", message))
+            else:
+                first[row.reference] = row.line
+            batch = self._stored(row.reference)
+            if batch is not None and batch.sku != row.sku:
+                message = (
+                    f"batch {row.reference} holds SKU {batch.sku}; "
+                    f"its SKU cannot change to {row.sku}"
+                )
+                found.append(RowProblem(row.line, "sku", message))
+        return sorted(found, key=lambda problem: problem.line)
+
+    def counts(self) -> tuple[int, int, int]:
+        created = updated = unchanged = 0
+        for row in self.rows:
+            batch = self._stored(row.reference)
+            if batch is None:
+                created += 1
+            elif (batch.purchased_quantity, batch.eta) != (row.purchased_quantity, row.eta):
+                updated += 1
+            else:
+                unchanged += 1
+        return created, updated, unchanged
+
+    def lock(self, *, now: datetime) -> None:
+        for row in self.rows:
+            self.repository._products.setdefault(row.sku, Product(row.sku))
+
+    def facts(self) -> Iterator[SkuFacts]:
+        for sku in sorted({row.sku for row in self.rows}):
+            product = self.repository.stored(sku)
+            waiting = any(a.status is LineStatus.BACKORDERED for a in product.allocations)
+            lowered = any(
+                (batch := self._stored(row.reference)) is not None
+                and row.purchased_quantity < batch.allocated_quantity
+                for row in self.rows
+                if row.sku == sku
+            )
+            yield SkuFacts(sku, waiting, lowered)
+
+    def write_as_given(self, *, skipping: Collection[str], clock: datetime) -> None:
+        for row in self.rows:
+            if row.sku in skipping:
+                continue
+            product = self.repository.stored(row.sku)
+            batch = self._stored(row.reference)
+            if batch is None:
+                created_at = clock + timedelta(microseconds=row.line)
+                product.include(
+                    batches=[
+                        Batch(
+                            row.reference,
+                            row.sku,
+                            row.purchased_quantity,
+                            row.eta,
+                            created_at=created_at,
+                        )
+                    ]
+                )
+                self.repository.record(
+                    [events.BatchCreated(row.sku, row.reference, row.purchased_quantity, row.eta)]
+                )
+            elif (batch.purchased_quantity, batch.eta) != (row.purchased_quantity, row.eta):
+                previous = (batch.purchased_quantity, batch.eta)
+                batch.purchased_quantity, batch.eta = row.purchased_quantity, row.eta
+                product._ordered = None  # storage changed under the aggregate's cache
+                self.repository.record(
+                    [
+                        events.BatchChanged(
+                            row.sku, row.reference, row.purchased_quantity, row.eta, *previous
+                        )
+                    ]
+                )
+
+    def rows_of(self, skus: Collection[str]) -> Iterator[list[BatchRow]]:
+        for sku in sorted(set(skus)):
+            rows = sorted((row for row in self.rows if row.sku == sku), key=lambda r: r.line)
+            if rows:
+                yield rows
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class FakeUnitOfWork(AbstractUnitOfWork):

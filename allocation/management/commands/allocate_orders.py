@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.core.management.base import CommandParser
 
-from allocation.bulk.orders import COLUMNS, allocate_orders
 from allocation.management import reading
 from allocation.management.base import STDIO, BulkCommand
+from allocation.management.order_file import COLUMNS, allocate_orders
 
 
 class Command(BulkCommand):
@@ -23,8 +23,17 @@ class Command(BulkCommand):
             default=STDIO,
             help="where the report CSV goes (default: - , standard output)",
         )
+        self.add_actor_argument(parser)
 
-    def handle(self, *args, file: str, format: str | None, report: str, **options) -> None:
+    def handle(
+        self,
+        *args,
+        file: str,
+        format: str | None,
+        report: str,
+        actor: str | None,
+        **options,
+    ) -> None:
         fmt = self.input_format(file, format)
         bars = []
 
@@ -35,7 +44,7 @@ class Command(BulkCommand):
         with self.open_input(file) as stream, self.output(report) as out:
             records = reading.records(self.read_lines(stream), fmt, COLUMNS)
             try:
-                summary = allocate_orders(records, out, progress=allocating)
+                summary = allocate_orders(records, out, progress=allocating, actor=actor)
             finally:
                 for bar in bars:
                     if bar is not None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.core.management.base import CommandParser
 
-from allocation.bulk.batches import COLUMNS, OPTIONAL, load_batches
 from allocation.management import reading
 from allocation.management.base import BulkCommand
+from allocation.management.batch_file import COLUMNS, OPTIONAL, load_batches
 
 
 class Command(BulkCommand):
@@ -22,12 +22,21 @@ class Command(BulkCommand):
             action="store_true",
             help="check and apply everything, print the summary, then roll back",
         )
+        self.add_actor_argument(parser)
 
-    def handle(self, *args, file: str, format: str | None, dry_run: bool, **options) -> None:
+    def handle(
+        self,
+        *args,
+        file: str,
+        format: str | None,
+        dry_run: bool,
+        actor: str | None,
+        **options,
+    ) -> None:
         fmt = self.input_format(file, format)
         with self.open_input(file) as stream:
             records = reading.records(self.read_lines(stream), fmt, COLUMNS, OPTIONAL)
-            summary = load_batches(records, dry_run=dry_run)
+            summary = load_batches(records, dry_run=dry_run, actor=actor)
         self.summary(str(summary))
         if dry_run:
             self.summary("dry run: rolled back, nothing was written", to_stderr=True)

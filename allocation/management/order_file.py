@@ -3,10 +3,11 @@
 1. Validate every line while streaming it into a temporary table. A malformed
    file allocates nothing.
 2. In one transaction, allocate SKU by SKU: the lines are read back ordered by
-   (SKU, line number), a few SKUs at a time; each group is one unit of work
-   that locks its SKUs in sorted order, loads each ``Product`` once (with the
-   lines already recorded for the group's order ids) and calls
-   ``Product.allocate`` for each line in file order, then writes once.
+   (SKU, line number), a few SKUs at a time; each group goes to
+   ``services.allocate_many`` (one unit of work: its SKUs locked in sorted
+   order, each ``Product`` loaded once, each line allocated in file order,
+   written once, with its events). All the file's events share one
+   ``transaction`` and the ``--actor``.
 
 A SKU is the consistency boundary: lines of different SKUs never affect each
 other, so allocating per SKU in file order gives every line the outcome it
@@ -19,21 +20,21 @@ table in file order, so memory does not grow with the file.
 from __future__ import annotations
 
 import csv
-from collections import Counter, defaultdict
+import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import TextIO
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from allocation import models as orm
-from allocation.bulk.staging import StagingTable, identifier_type, on_postgres, table
+from allocation import services
 from allocation.management import fields
 from allocation.management.reading import ErrorList, InvalidInput, Record, RowError
+from allocation.repository.staging import StagingTable, identifier_type, on_postgres, table
+from allocation.services import StrictClock
 from allocation.unit_of_work import DjangoUnitOfWork
-from domain.exceptions import InvalidSku, LineConflict, OutOfStock
 from domain.model import Allocation, OrderLine
 
 COLUMNS = ("order_id", "sku", "qty")
@@ -62,6 +63,7 @@ def allocate_orders(
     report: TextIO,
     *,
     progress: Callable[[int], object] | None = None,
+    actor: str | None = None,
 ) -> AllocationSummary:
     """Validate ``records``, allocate them in one transaction, write the report CSV.
 
@@ -84,12 +86,13 @@ def allocate_orders(
             ],
         ).create()
         bar = progress(count) if progress else None
-        clock = _Clock()
+        clock = StrictClock()
+        origin = _Origin(actor)
         select = f"SELECT sku, line, order_id, qty FROM {lines.name} WHERE {{after}}"  # noqa: S608 - our own table names
         for page in lines.pages(select, key=["sku", "line"], size=PAGE_LINES):
             results = []
             for group in _groups_of_skus(page, SKUS_PER_UNIT):
-                results += _allocate_group(group, clock)
+                results += _allocate_group(group, clock, origin)
             outcomes.fill(results)
             summary.counts.update(row[4] for row in results)
             if bar is not None:
@@ -162,36 +165,32 @@ def _groups_of_skus(rows: list[tuple], size: int) -> Iterator[list[tuple]]:
         yield group
 
 
-def _allocate_group(rows: list[tuple], clock: _Clock) -> list[tuple]:
-    """One unit of work: lock and load the group's SKUs, allocate each line in file order."""
-    wanted: dict[str, set[str]] = defaultdict(set)
-    for sku, _line, order_id, _qty in rows:
-        wanted[sku].add(order_id)
-    results = []
-    uow = DjangoUnitOfWork()
-    with uow:
-        products = uow.products.get_many(wanted)
-        for sku, line, order_id, qty in rows:
-            outcome, batches = "invalid_sku", ""
-            product = products.get(sku)
-            if product is not None:
-                try:
-                    allocation, created = product.allocate(
-                        OrderLine(order_id, sku, qty), now=clock()
-                    )
-                except (InvalidSku, OutOfStock, LineConflict) as refused:
-                    outcome = refused.code  # the report's outcomes are the API's codes
-                else:
-                    outcome = "allocated" if created else "already_allocated"
-                    batches = _parts(allocation)
-            results.append((line, order_id, sku, qty, outcome, batches))
-        uow.commit()
-    return results
+def _allocate_group(rows: list[tuple], clock: StrictClock, origin: _Origin) -> list[tuple]:
+    """One unit of work for a few SKUs' lines, in file order: ``services.allocate_many``."""
+    outcomes = services.allocate_many(
+        lines=[OrderLine(order_id, sku, qty) for sku, _line, order_id, qty in rows],
+        uow=DjangoUnitOfWork(actor=origin.actor, source="cli", transaction=origin.transaction),
+        clock=clock,
+    )
+    return [
+        (line, order_id, sku, qty, result.outcome, _parts(result.allocation))
+        for (sku, line, order_id, qty), result in zip(rows, outcomes, strict=True)
+    ]
 
 
-def _parts(allocation: Allocation) -> str:
+def _parts(allocation: Allocation | None) -> str:
     """``ref:qty;ref:qty``, in preference order (the order the domain keeps parts in)."""
+    if allocation is None:
+        return ""
     return ";".join(f"{part.batch_reference}:{part.qty}" for part in allocation.parts)
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """Who runs the file, and the one ``transaction`` all its events share (SPEC 6)."""
+
+    actor: str | None
+    transaction: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 def _write_report(outcomes: StagingTable, report: TextIO) -> None:
@@ -202,21 +201,3 @@ def _write_report(outcomes: StagingTable, report: TextIO) -> None:
     )
     for page in outcomes.pages(select, key=["line"], size=REPORT_PAGE):
         writer.writerows(row[1:] for row in page)
-
-
-class _Clock:
-    """Now, but strictly later than the last reading.
-
-    A line's ``requested_at`` orders backorders and reallocation (rules 8-9),
-    so lines of one SKU must keep their file order even within one microsecond.
-    """
-
-    def __init__(self) -> None:
-        self._last: datetime | None = None
-
-    def __call__(self) -> datetime:
-        now = timezone.now()
-        if self._last is not None and now <= self._last:
-            now = self._last + timedelta(microseconds=1)
-        self._last = now
-        return now

@@ -32,9 +32,10 @@ import abc
 import contextlib
 import json
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from typing import NamedTuple
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
@@ -67,6 +68,85 @@ class Origin:
             raise ValueError(f"unknown event source {self.source!r}")
 
 
+class BatchRow(NamedTuple):
+    """One row of a batch file: ``line`` is its physical line in the file (SPEC 3).
+
+    A named tuple: a file may have millions, and they stream to COPY as they are.
+    """
+
+    line: int
+    reference: str
+    sku: str
+    purchased_quantity: int
+    eta: date | None
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """Why a staged row cannot be applied: ``line N: field: message``."""
+
+    line: int
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class SkuFacts:
+    """What storage knows of one SKU of a load, for the domain to decide on.
+
+    ``backorders_waiting``: the SKU has backordered lines; ``lowered_below_allocated``:
+    a row sets an existing batch's quantity below what it has allocated.
+    """
+
+    sku: str
+    backorders_waiting: bool
+    lowered_below_allocated: bool
+
+
+class BatchLoad(abc.ABC):
+    """A whole file of batch rows staged in storage, to be upserted in this unit of work.
+
+    Storage holds the rows (a file may have millions), so the checks and the
+    plain writes are set-based; the rows whose SKUs need the ``Product``
+    aggregate come back as ``BatchRow`` objects.
+    """
+
+    @abc.abstractmethod
+    def problems(self) -> list[RowProblem]:
+        """A reference given twice, a row changing an existing batch's SKU; by line."""
+
+    @abc.abstractmethod
+    def counts(self) -> tuple[int, int, int]:
+        """(created, updated, unchanged) against the stored batches."""
+
+    @abc.abstractmethod
+    def lock(self, *, now: datetime) -> None:
+        """Create the SKUs that are new, then lock every SKU of the file in sorted order."""
+
+    @abc.abstractmethod
+    def facts(self) -> Iterator[SkuFacts]:
+        """For each SKU of the file: what the domain needs to decide whether lines move."""
+
+    @abc.abstractmethod
+    def write_as_given(self, *, skipping: Collection[str], clock: datetime) -> None:
+        """Write the rows of every SKU not in ``skipping`` as they are, with their events.
+
+        New batches are inserted (``created_at``: ``clock`` plus the row's line
+        number in microseconds, so the file order is the creation order, as
+        if created one by one), changed ones get their quantity and eta; each
+        gets its ``batch_created`` or ``batch_changed`` event, in file order.
+        Only for SKUs whose rows the domain said move no line.
+        """
+
+    @abc.abstractmethod
+    def rows_of(self, skus: Collection[str]) -> Iterator[list[BatchRow]]:
+        """The rows of these SKUs, one list per SKU (sorted by SKU), each in file order."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Drop what staging the rows took."""
+
+
 class AbstractProductRepository(abc.ABC):
     """What services may ask of storage. Every ``get_*`` locks the SKU first."""
 
@@ -92,6 +172,25 @@ class AbstractProductRepository(abc.ABC):
         SKUs that do not exist are left out. Costs the same few statements
         whatever the number of SKUs.
         """
+
+    @abc.abstractmethod
+    def get_many(self, order_ids_by_sku: Mapping[str, Collection[str]]) -> dict[str, Product]:
+        """Lock the SKUs in sorted order and load each with the lines of these order ids.
+
+        For allocating many lines at once; SKUs that do not exist are left out.
+        """
+
+    @abc.abstractmethod
+    def get_for_load(self, sku: str, references: Collection[str], *, now: datetime) -> Product:
+        """The SKU (created if new; its row locked) with its backorders and these batches.
+
+        The named batches are loaded whatever their stock, with the lines on
+        them if any; references that do not exist are ignored.
+        """
+
+    @abc.abstractmethod
+    def stage_batches(self, rows: Iterable[BatchRow]) -> BatchLoad:
+        """Stage a file's rows (consumed as they come) for an upsert in this unit of work."""
 
     @abc.abstractmethod
     def skus_of_order(self, order_id: str) -> list[str]:
@@ -311,6 +410,12 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
+def stamp(origin: Origin) -> list:
+    """occurred_at, actor, source, transaction: the same for every event of one write."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    return [now, origin.actor, origin.source, origin.transaction]
+
+
 def _event_rows(events: Sequence[Event]) -> list[tuple]:
     """(type, sku, rank among this batch's events of its SKU, order_id, data as JSON)."""
     rank: dict[str, int] = {}
@@ -475,6 +580,21 @@ class DjangoProductRepository(AbstractProductRepository):
             self._lock(sku)
         return self._load(sku, backorders=backorders)
 
+    def get_for_load(self, sku: str, references: Collection[str], *, now: datetime) -> Product:
+        if sku in self.seen:
+            raise RuntimeError(f"product {sku!r} is already loaded in this unit of work")
+        if not self._lock(sku):
+            orm.Product.objects.bulk_create(
+                [orm.Product(sku=sku, created_at=now)], ignore_conflicts=True
+            )
+            self._lock(sku)
+        return self._load(sku, backorders=True, batch_references=references)
+
+    def stage_batches(self, rows: Iterable[BatchRow]) -> BatchLoad:
+        from allocation.repository.batch_loads import DjangoBatchLoad
+
+        return DjangoBatchLoad(rows, self.origin)
+
     def sku_of_batch(self, reference: str) -> str | None:
         return (
             orm.Batch.objects.filter(reference=reference)
@@ -490,8 +610,9 @@ class DjangoProductRepository(AbstractProductRepository):
         batch_reference: str | None = None,
         backorders: bool = False,
         order_ids: Collection[str] = (),
+        batch_references: Collection[str] = (),
     ) -> Product:
-        if order_id is not None and (batch_reference is not None or order_ids):
+        if order_id is not None and (batch_reference is not None or order_ids or batch_references):
             raise ValueError("a product is loaded for one line, or for a batch, or for lines")
         snapshot = _Snapshot()
         allocations: list[Allocation] = []
@@ -509,6 +630,7 @@ class DjangoProductRepository(AbstractProductRepository):
             wanted_refs = {p.batch_reference for a in allocations for p in a.parts}
             if batch_reference is not None:
                 wanted_refs.add(batch_reference)
+            wanted_refs.update(batch_references)
             batches = self._load_batches(snapshot, sku, sorted(wanted_refs))
         has_batches = bool(batches) or orm.Batch.objects.filter(product_id=sku).exists()
         product = Product(sku, batches, allocations, has_batches=has_batches)
@@ -657,10 +779,7 @@ class DjangoProductRepository(AbstractProductRepository):
                     cursor.execute(sql, [*stamp, *(value for row in rows for value in row)])
 
     def _stamp(self) -> list:
-        """occurred_at, actor, source, transaction: the same for every event of a flush."""
-        origin = self.origin
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
-        return [now, origin.actor, origin.source, origin.transaction]
+        return stamp(self.origin)
 
     def _take_snapshot(self, product: Product) -> _Snapshot:
         snapshot = _Snapshot()
