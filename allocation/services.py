@@ -23,7 +23,7 @@ from domain.exceptions import (
     OrderNotFound,
     SkuChange,
 )
-from domain.model import UNSET, Allocation, Batch, OrderLine, StockChange, _Unset
+from domain.model import UNSET, Allocation, Batch, OrderLine, Product, StockChange, _Unset
 from domain.orders import OrderAllocation
 
 
@@ -161,7 +161,7 @@ def delete_batch(*, reference: str, uow: AbstractUnitOfWork | None = None) -> Ba
     return uow.run(use_case)
 
 
-def _product_of_batch(uow: AbstractUnitOfWork, reference: str):
+def _product_of_batch(uow: AbstractUnitOfWork, reference: str) -> Product:
     sku = uow.products.sku_of_batch(reference)
     if sku is None:
         raise BatchNotFound(reference)

@@ -113,6 +113,8 @@ class DjangoUnitOfWork(AbstractUnitOfWork):
     attempt of a retried use case too) is a new ``transaction`` of its own.
     """
 
+    products: DjangoProductRepository
+
     def __init__(self, *, actor: str | None = None, source: str = "cli") -> None:
         # Checked now, not at the first write: a door with a typo fails at once.
         Origin(actor, source)

@@ -334,5 +334,5 @@ def _purchased_quantity(value: object) -> int:
     return fields.quantity(value, minimum=0)
 
 
-def _as_date(value: object) -> date | None:
+def _as_date(value: str | date | None) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) else value

@@ -31,7 +31,7 @@ from django.utils import timezone
 from allocation import models as orm
 from allocation.bulk.staging import StagingTable, identifier_type, on_postgres, table
 from allocation.management import fields
-from allocation.management.reading import ErrorList, InvalidInput, Record, RowError
+from allocation.management.reading import ErrorList, InvalidInput, Progress, Record, RowError
 from allocation.unit_of_work import DjangoUnitOfWork
 from domain.exceptions import InvalidSku, LineConflict, OutOfStock
 from domain.model import Allocation, OrderLine
@@ -61,7 +61,7 @@ def allocate_orders(
     records: Iterable[Record],
     report: TextIO,
     *,
-    progress: Callable[[int], object] | None = None,
+    progress: Callable[[int], Progress | None] | None = None,
 ) -> AllocationSummary:
     """Validate ``records``, allocate them in one transaction, write the report CSV.
 
@@ -130,7 +130,7 @@ def _valid_rows(records: Iterable[Record], errors: ErrorList) -> Iterator[tuple]
             for error in values:
                 errors.add(error)
             continue
-        checked = []
+        checked: list[str | int] = []
         for name, value in zip(COLUMNS, values, strict=True):
             try:
                 if name == "qty":
