@@ -6,6 +6,8 @@ in ``allocation.repository`` only. Import as ``from allocation import models as 
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.db.models import F, OrderBy, Q
 
@@ -23,6 +25,9 @@ class IdentifierField(models.CharField):
     does, whatever locale the server was created with (and comparing bytes
     is also cheaper than a locale's rules).
     """
+
+    # Set by CharField.__init__; django-stubs declares it as an argument only.
+    db_collation: str | None
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("max_length", IDENTIFIER_MAX_LENGTH)
@@ -129,10 +134,19 @@ class Batch(models.Model):
 # SQL that orders them, takes them from here. tests/integration/
 # test_preference_order.py checks that these orders and the domain's agree.
 
+
+def _batch_field(name: str) -> models.Field[Any, Any]:
+    """A field of rule 1: a column of the batch table."""
+    field = Batch._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"Batch.{name} is not a column")
+    return field
+
+
 #: The fields of rule 1 that may be null. The domain puts a missing value
 #: first (no eta: in stock); SQL engines disagree on where NULL goes
 #: (SQLite first, PostgreSQL last), so it is said in every ORDER BY.
-NULLS_FIRST = frozenset(name for name in PREFERENCE_ORDER if Batch._meta.get_field(name).null)
+NULLS_FIRST = frozenset(name for name in PREFERENCE_ORDER if _batch_field(name).null)
 
 #: "In stock" (``BatchStatus.of``: no eta) as a filter on batches.
 IN_STOCK = Q(eta__isnull=True)
@@ -155,8 +169,7 @@ IN_STOCK_FIRST = _ascending("eta")
 def preference_order_sql(alias: str = "") -> str:
     """Rule 1 as the text of an ORDER BY over the batch table (``alias`` like ``"b."``)."""
     return ", ".join(
-        f"{alias}{Batch._meta.get_field(name).column}"
-        + (" ASC NULLS FIRST" if name in NULLS_FIRST else "")
+        f"{alias}{_batch_field(name).column}" + (" ASC NULLS FIRST" if name in NULLS_FIRST else "")
         for name in PREFERENCE_ORDER
     )
 

@@ -7,6 +7,8 @@ front. Writes are ``allocation.services``; nothing here changes a row.
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -429,16 +431,8 @@ class ReplayResult:
 
 def _by_sku(rows: Iterator[tuple]) -> Iterator[tuple[str, list[tuple]]]:
     """Consecutive rows grouped by their first column (rows arrive ordered by it)."""
-    group: list[tuple] = []
-    current = None
-    for row in rows:
-        if group and row[0] != current:
-            yield current, group
-            group = []
-        current = row[0]
-        group.append(row)
-    if group:
-        yield current, group
+    for sku, group in itertools.groupby(rows, key=operator.itemgetter(0)):
+        yield sku, list(group)
 
 
 def replay_differences(result: ReplayResult) -> Iterator[str]:

@@ -186,7 +186,7 @@ def delete_batch(*, reference: str, uow: AbstractUnitOfWork | None = None) -> Ba
     return uow.run(use_case)
 
 
-def _product_of_batch(uow: AbstractUnitOfWork, reference: str):
+def _product_of_batch(uow: AbstractUnitOfWork, reference: str) -> Product:
     sku = uow.products.sku_of_batch(reference)
     if sku is None:
         raise BatchNotFound(reference)

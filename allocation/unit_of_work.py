@@ -114,6 +114,8 @@ class DjangoUnitOfWork(AbstractUnitOfWork):
     unless one is given (a bulk command's units of work share one).
     """
 
+    products: DjangoProductRepository
+
     def __init__(
         self, *, actor: str | None = None, source: str = "cli", transaction: str | None = None
     ) -> None:

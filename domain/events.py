@@ -18,13 +18,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from domain.model import Part
 
 #: A line's parts as (batch reference, qty) pairs, in preference order.
 Placement = tuple[tuple[str, int], ...]
 
 
-def placement(parts: Iterable) -> Placement:
+def placement(parts: Iterable[Part]) -> Placement:
     """A line's parts (``Part`` objects, already in preference order) as a hashable value."""
     return tuple((part.batch_reference, part.qty) for part in parts)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 import operator
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -122,7 +122,7 @@ class Batch:
         return BatchStatus.of(self.eta)
 
     @property
-    def preference_key(self) -> tuple:
+    def preference_key(self) -> tuple[tuple[bool, object], ...]:
         """Rule 1 (``PREFERENCE_ORDER``): in stock first (oldest first), then inbound by eta."""
         # Each value as (present, value): a missing one, (False, None), sorts
         # before every present one and meets only another missing one, as equal.
@@ -160,11 +160,11 @@ class Allocation:
         return LineStatus.ALLOCATED if self.parts else LineStatus.BACKORDERED
 
     @property
-    def request_key(self) -> tuple:
+    def request_key(self) -> tuple[datetime, str]:
         return (self.requested_at, self.order_id)
 
     @property
-    def recency_key(self) -> tuple:
+    def recency_key(self) -> tuple[datetime, datetime, str]:
         return (self.allocated_at or self.requested_at, self.requested_at, self.order_id)
 
     def holds_on(self, reference: str) -> bool:
@@ -330,7 +330,7 @@ class Product:
         """Rules 8-10: new quantity and/or eta for a batch."""
         batch = self.batch(reference)
         previous = (batch.purchased_quantity, batch.eta)
-        taken: list[Allocation] = []
+        taken: list[tuple[Allocation, events.Placement]] = []
         if purchased_quantity is not None:
             _check_quantity("purchased_quantity", purchased_quantity, minimum=0)
             taken = self._take_off(batch, fit_to=purchased_quantity)
@@ -468,7 +468,7 @@ class Product:
         change.served = self._serve_backorders(now, skip=just_backordered)
         return change
 
-    def _serve_backorders(self, now: datetime, skip: set[str] = frozenset()) -> list[Allocation]:
+    def _serve_backorders(self, now: datetime, skip: Set[str] = frozenset()) -> list[Allocation]:
         """Rule 9: backorders in request order, each one that fits."""
         served = []
         waiting = sorted(

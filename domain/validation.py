@@ -10,6 +10,7 @@ the rest of ``domain``.
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 #: The largest quantity a batch or line may have: the database's integer column.
 MAX_QUANTITY = 2_147_483_647
@@ -28,12 +29,12 @@ IDENTIFIER_MESSAGE = (
 )
 
 
-def is_identifier(value: object) -> bool:
+def is_identifier(value: object) -> TypeGuard[str]:
     """References, SKUs and order ids: 1-255 of ``[A-Za-z0-9._:-]``, starting alphanumeric."""
     return isinstance(value, str) and IDENTIFIER_RE.match(value) is not None
 
 
-def is_quantity(value: object, *, minimum: int) -> bool:
+def is_quantity(value: object, *, minimum: int) -> TypeGuard[int]:
     """An int (a bool is not one) from ``minimum`` to ``MAX_QUANTITY``."""
     return (
         isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= MAX_QUANTITY

@@ -44,8 +44,9 @@ class BatchAdmin(admin.ModelAdmin):
     search_fields = ("reference", "product__sku")
     search_help_text = "Search by reference or SKU."
     # Rule 1's preference order within each SKU. The SKU is the foreign key
-    # column itself, so no column of the list needs a join.
-    ordering = ("product_id", *orm.preference_order())
+    # column itself, so no column of the list needs a join. Django takes
+    # expressions here; django-stubs 5.2.9 says strings only (fixed by its PR #3121).
+    ordering = ("product_id", *orm.preference_order())  # type: ignore[arg-type]
     list_select_related = False
     show_full_result_count = False
     # No full-table COUNT(*) on an unfiltered big table (see allocation.admin.paginators).

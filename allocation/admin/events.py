@@ -24,6 +24,10 @@ def events_link(text: str, **params: str):
 class _ChosenOnly(admin.SimpleListFilter):
     """A filter set by links from other pages: it lists only the value chosen."""
 
+    def condition(self, value: str) -> Q:
+        """The rows the chosen ``value`` selects."""
+        raise NotImplementedError
+
     def lookups(self, request, model_admin):
         chosen = request.GET.get(self.parameter_name)
         return [(chosen, chosen)] if chosen and is_identifier(chosen) else []

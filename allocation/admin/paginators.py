@@ -60,4 +60,7 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list.order_by()[: self.CAP].count()
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet):
+            return super().count
+        return queryset.order_by()[: self.CAP].count()

@@ -281,7 +281,7 @@ def operation(
     errors: Iterable[int],
     *,
     request: Any = None,
-    parameters: Sequence[OpenApiParameter] = (),
+    parameters: Sequence[OpenApiParameter | type[serializers.Serializer]] = (),
     bodies: Mapping[int, OpenApiResponse] | None = None,
 ):
     """``extend_schema`` for one operation: its success answers, then its error statuses,

@@ -338,9 +338,11 @@ class EventSerializer(serializers.Serializer):
     sku_seq = serializers.IntegerField()
     occurred_at = serializers.DateTimeField()
     actor = serializers.CharField(allow_null=True)
-    source = serializers.ChoiceField(choices=["api", "admin", "cli", "migration"])
+    # DRF's metaclass takes declared fields off the class, so these two shadow
+    # nothing; the stubs cannot tell (typeddjango/djangorestframework-stubs#158, #78).
+    source = serializers.ChoiceField(choices=["api", "admin", "cli", "migration"])  # type: ignore[assignment]
     transaction = serializers.CharField()
-    data = serializers.JSONField(help_text="What changed; its keys depend on type (SPEC 6).")
+    data = serializers.JSONField(help_text="What changed; its keys depend on type (SPEC 6).")  # type: ignore[assignment]
 
 
 class EventPageSerializer(serializers.Serializer):

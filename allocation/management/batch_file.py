@@ -10,8 +10,9 @@ nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
+from typing import Any
 
 from allocation import services
 from allocation.management import fields
@@ -82,7 +83,7 @@ class _Rows:
             ):
                 if eta not in etas:
                     try:
-                        etas[eta] = fields.eta(eta)
+                        etas[eta] = _day(fields.eta(eta))
                     except fields.FieldError:
                         yield from self._validate(line, values)
                         continue
@@ -93,21 +94,27 @@ class _Rows:
     def _validate(self, line: int, values: tuple) -> Iterator[BatchRow]:
         """The valid row, or nothing (its errors recorded)."""
         reference, sku, quantity, eta = values
-        checked = []
         failed = False
-        for name, check, value in (
-            ("reference", fields.identifier, reference),
-            ("sku", fields.identifier, sku),
-            ("purchased_quantity", _purchased_quantity, quantity),
-            ("eta", fields.eta, eta),
-        ):
+
+        def checked(name: str, check: Callable[[Any], Any], value: object) -> Any:
+            nonlocal failed
             try:
-                checked.append(check(value))
+                return check(value)
             except fields.FieldError as error:
                 self.errors.add(RowError(line, name, str(error)))
                 failed = True
+                return None
+
+        valid_reference = checked("reference", fields.identifier, reference)
+        valid_sku = checked("sku", fields.identifier, sku)
+        valid_quantity = checked("purchased_quantity", _purchased_quantity, quantity)
+        valid_eta = checked("eta", fields.eta, eta)
         if not failed:
-            yield BatchRow(line, *checked)
+            yield BatchRow(line, valid_reference, valid_sku, valid_quantity, _day(valid_eta))
+
+
+def _day(text: str | None) -> date | None:
+    return None if text is None else date.fromisoformat(text)
 
 
 def _purchased_quantity(value: object) -> int:

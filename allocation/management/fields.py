@@ -53,7 +53,10 @@ def _judge(field: serializers.Field, value: object):
     try:
         return field.run_validation(empty if value is MISSING else value)
     except serializers.ValidationError as error:
-        raise FieldError(str(error.detail[0])) from None
+        # A field's errors are a list of messages (a dict comes from a serializer only).
+        detail = error.detail
+        messages = detail if isinstance(detail, list) else list(detail.values())
+        raise FieldError(str(messages[0])) from None
 
 
 @lru_cache

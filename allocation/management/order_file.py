@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from allocation import models as orm
 from allocation import services
 from allocation.management import fields
-from allocation.management.reading import ErrorList, InvalidInput, Record, RowError
+from allocation.management.reading import ErrorList, InvalidInput, Progress, Record, RowError
 from allocation.repository.staging import StagingTable, identifier_type, on_postgres, table
 from allocation.services import StrictClock
 from allocation.unit_of_work import DjangoUnitOfWork
@@ -62,7 +62,7 @@ def allocate_orders(
     records: Iterable[Record],
     report: TextIO,
     *,
-    progress: Callable[[int], object] | None = None,
+    progress: Callable[[int], Progress | None] | None = None,
     actor: str | None = None,
 ) -> AllocationSummary:
     """Validate ``records``, allocate them in one transaction, write the report CSV.
@@ -133,7 +133,7 @@ def _valid_rows(records: Iterable[Record], errors: ErrorList) -> Iterator[tuple]
             for error in values:
                 errors.add(error)
             continue
-        checked = []
+        checked: list[str | int] = []
         for name, value in zip(COLUMNS, values, strict=True):
             try:
                 if name == "qty":

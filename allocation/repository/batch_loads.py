@@ -269,7 +269,8 @@ class DjangoBatchLoad(BatchLoad):
         self.rows.drop()
 
 
-def _as_date(value: object) -> date | None:
+def _as_date(value: str | date | None) -> date | None:
+    """A staged eta: SQLite keeps dates as ISO text."""
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 

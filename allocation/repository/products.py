@@ -38,6 +38,7 @@ from datetime import date, datetime
 from typing import NamedTuple
 
 from django.db import IntegrityError, connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Q
 from django.utils import timezone
 
@@ -440,7 +441,7 @@ class DjangoProductRepository(AbstractProductRepository):
         super().__init__(origin)
         # SKUs whose row this transaction has locked already.
         self.locked: set[str] = set()
-        self._open_cursor = None
+        self._open_cursor: CursorWrapper | None = None
         self._snapshots: dict[str, _Snapshot] = {}
         # Batch ids by reference, for every batch known in this unit of work.
         self._batch_ids: dict[str, int] = {}

@@ -18,7 +18,7 @@ import io
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 
-from django.db import connection
+from django.db import connection, models
 
 COPY_CHUNK = 1 << 16
 INSERT_CHUNK = 2000
@@ -39,7 +39,7 @@ def identifier_type(constraint: str = "NOT NULL") -> str:
     return f"varchar(255){collate} {constraint}"
 
 
-def table(name: str) -> str:
+def table(name: str | type[models.Model]) -> str:
     """A model's table name, quoted for raw SQL (``table(orm.Batch)``)."""
     return connection.ops.quote_name(name._meta.db_table if hasattr(name, "_meta") else name)
 

@@ -57,6 +57,7 @@ NOT_IN_A_FRESH_CLONE = shutil.ignore_patterns(
     "*.py[cod]",
     ".pytest_cache",
     ".ruff_cache",
+    ".mypy_cache",
     ".hypothesis",
     "test-artifacts",
     "*.log",
