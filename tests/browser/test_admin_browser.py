@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import re
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -22,14 +21,8 @@ from allocation import models as orm
 from allocation import services
 from tests.factories import UserFactory
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path("/usr/bin/chromium").exists(),
-        reason="browser tests need Debian's chromium at /usr/bin/chromium",
-    ),
-    pytest.mark.django_db(transaction=True),
-]
+# The browser marker and the skip without chromium come from conftest.py.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture

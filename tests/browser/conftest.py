@@ -32,8 +32,27 @@ def allow_orm_beside_playwright():
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # <root>/tests/browser/conftest.py
+SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
 PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's password
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Every test of this folder is a browser test, whatever its module says:
+    marked ``browser`` (``-m browser`` / ``-m "not browser"`` select this
+    folder), and skipped only where Debian's chromium is not installed
+    (``.ci/run`` installs it, so CI always runs them)."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in item.path.resolve().parents:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(
+                pytest.mark.skipif(
+                    not CHROMIUM.exists(),
+                    reason="browser tests need Debian's chromium at /usr/bin/chromium",
+                )
+            )
 
 
 @pytest.hookimpl(hookwrapper=True)
