@@ -7,12 +7,16 @@ a ``screenshot(label)`` helper that saves PNGs under test-artifacts/screenshots/
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from django.apps import apps as global_apps
+from django.db import connection
 
 
 @pytest.fixture(autouse=True, scope="package")
@@ -129,3 +133,19 @@ def log_in(page) -> Callable:
         page.wait_for_selector("#user-tools")
 
     return do
+
+
+@pytest.fixture
+def groups(transactional_db) -> None:
+    """The groups as the migrations leave them: made by 0002, given ``view_event`` by 0004.
+
+    A transactional test ends by emptying every table, groups included, so
+    the groups are made again here rather than taken from the migration run.
+    """
+    schema_editor = SimpleNamespace(connection=connection)
+    importlib.import_module("allocation.migrations.0002_groups").create_groups(
+        global_apps, schema_editor
+    )
+    importlib.import_module("allocation.migrations.0004_event_permissions").grant(
+        global_apps, schema_editor
+    )
