@@ -18,6 +18,8 @@ import pytest
 from django.apps import apps as global_apps
 from django.db import connection
 
+from tests.factories import PASSWORD
+
 
 @pytest.fixture(autouse=True, scope="package")
 def allow_orm_beside_playwright():
@@ -38,7 +40,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # <root>/tests/browser/conftest.py
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
-PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's password
 
 
 @pytest.hookimpl(tryfirst=True)
