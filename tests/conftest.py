@@ -3,6 +3,7 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from allocation import unit_of_work
 from tests.factories import UserFactory
 
 
@@ -47,6 +48,12 @@ def ops(client, superuser):
 @pytest.fixture
 def anonymous() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def no_backoff(monkeypatch):
+    """Transient database errors are retried at once: the tests count attempts, not wait."""
+    monkeypatch.setattr(unit_of_work, "BACKOFF_SECONDS", 0)
 
 
 @pytest.fixture(autouse=True, scope="session")

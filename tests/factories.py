@@ -14,6 +14,8 @@ from allocation import models as orm
 from domain import model
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+#: Every ``UserFactory`` user's password, for tests that log in as a person would.
+PASSWORD = "correct-horse-battery"
 
 
 def tick(n: int) -> datetime:
@@ -97,7 +99,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
     is_staff = True
-    password = factory.django.Password("correct-horse-battery")
+    password = factory.django.Password(PASSWORD)
 
     @factory.post_generation
     def permissions(self, create, codenames, **kwargs):

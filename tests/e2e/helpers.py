@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from rest_framework.test import APIClient
@@ -42,6 +43,12 @@ def allocated(api: APIClient, order_id: str, sku: str = SKU, qty: int = 1) -> di
     response = allocate(api, order_id, sku, qty)
     assert response.status_code == 201, response.content
     return response.json()
+
+
+def send(client: APIClient, method: str, path: str, body=None, **headers):
+    """Any method with a JSON body (or none), e.g. to walk a list of (method, path, body)."""
+    data = "" if body is None else json.dumps(body)
+    return client.generic(method, path, data, content_type="application/json", **headers)
 
 
 def get_batch(api: APIClient, reference: str) -> dict:

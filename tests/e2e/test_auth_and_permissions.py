@@ -1,7 +1,5 @@
 """SPEC 2: every endpoint needs authentication; writes need the matching model permission."""
 
-import json
-
 import pytest
 from rest_framework.test import APIClient
 
@@ -12,13 +10,13 @@ from tests.e2e.helpers import (
     create_batch,
     held,
     placement,
+    send,
     stock,
 )
-from tests.factories import UserFactory
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
 
 READS = [
     ("GET", "/api/batches/"),
@@ -41,11 +39,6 @@ def stocked(api):
     """b1 (10) with o1 (4) on it, made by the superuser."""
     create_batch(api, "b1", qty=10)
     allocated(api, "o1", qty=4)
-
-
-def send(client, method, path, body=None):
-    data = "" if body is None else json.dumps(body)
-    return client.generic(method, path, data, content_type="application/json")
 
 
 def assert_untouched(api) -> None:

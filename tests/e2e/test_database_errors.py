@@ -11,12 +11,7 @@ from allocation import selectors, unit_of_work
 from allocation.repository import DjangoProductRepository
 from tests.e2e.helpers import SKU, allocate, assert_error, create_batch, held, stock
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch):
-    monkeypatch.setattr(unit_of_work, "BACKOFF_SECONDS", 0)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_backoff")]
 
 
 def failing_lock(monkeypatch, message: str, times: int) -> list[int]:

@@ -9,20 +9,18 @@ callers must send the CSRF token with every write.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
 from allocation import models as orm
 from allocation import services
-from tests.factories import UserFactory
+from tests.e2e.helpers import send
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 SKU = "RED-CHAIR"
-PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
 
 CALLERS = ["anonymous", "no_permissions", "viewer", "warehouse_ops", "superuser"]
 
@@ -115,11 +113,6 @@ def make_user(caller: str):
         user.groups.add(Group.objects.get(name="warehouse ops"))
         return user
     return UserFactory(username="root", is_superuser=True)
-
-
-def send(client: APIClient, method: str, path: str, body, **headers):
-    data = "" if body is None else json.dumps(body)
-    return client.generic(method, path, data, content_type="application/json", **headers)
 
 
 @pytest.mark.parametrize(("method", "path", "body", "caller", "status"), CASES)

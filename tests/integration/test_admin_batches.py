@@ -3,9 +3,7 @@
 from datetime import date
 
 import pytest
-from django.contrib.messages import get_messages
 from django.urls import reverse
-from django.utils.html import strip_tags
 
 from allocation import models as orm
 from allocation import services
@@ -16,6 +14,7 @@ from tests.factories import (
     ProductFactory,
     tick,
 )
+from tests.integration.helpers import messages_of, placements
 
 CHANGELIST = reverse("admin:allocation_batch_changelist")
 ADD = reverse("admin:allocation_batch_add")
@@ -33,25 +32,10 @@ def delete_url(reference: str) -> str:
     )
 
 
-def messages_of(response) -> list[str]:
-    return [strip_tags(str(m)) for m in get_messages(response.wsgi_request)]
-
-
 def stored(reference: str) -> tuple:
     return orm.Batch.objects.values_list(
         "product_id", "purchased_quantity", "allocated_quantity", "eta"
     ).get(reference=reference)
-
-
-def lines() -> dict:
-    """{order_id: (status, [(batch reference, qty), ...])} as stored."""
-    return {
-        line.order_id: (
-            line.status,
-            sorted((p.batch.reference, p.qty) for p in line.parts.select_related("batch")),
-        )
-        for line in orm.OrderLine.objects.all()
-    }
 
 
 @pytest.fixture
@@ -207,7 +191,7 @@ def test_reference_and_sku_posted_on_change_are_ignored(ops, two_lines_on_b1):
 
 def test_adding_a_batch_goes_through_the_service_and_serves_backorders(ops, two_lines_on_b1):
     services.change_batch(reference="b1", purchased_quantity=0)  # o1 -> b2, o2 backordered
-    assert lines()["o2"] == ("backordered", [])
+    assert placements()[("o2", "RED-CHAIR")] == ("backordered", [])
 
     response = ops.post(
         ADD, {"reference": "b3", "sku": "RED-CHAIR", "purchased_quantity": "7", "eta": ""}
@@ -216,7 +200,7 @@ def test_adding_a_batch_goes_through_the_service_and_serves_backorders(ops, two_
     assert response.status_code == 302
     assert response["Location"] == CHANGELIST
     assert stored("b3") == ("RED-CHAIR", 7, 5, None)
-    assert lines()["o2"] == ("allocated", [("b3", 5)])
+    assert placements()[("o2", "RED-CHAIR")] == ("allocated", [("b3", 5)])
     assert messages_of(response) == [
         "Served backorders: o2.",
         "The batch “b3” was added successfully.",
@@ -250,7 +234,10 @@ def test_lowering_quantity_reallocates_and_backorders_and_says_which(ops, two_li
     assert response.status_code == 302
     assert stored("b1") == ("RED-CHAIR", 0, 0, None)
     assert stored("b2") == ("RED-CHAIR", 5, 4, date(2026, 3, 1))
-    assert lines() == {"o1": ("allocated", [("b2", 4)]), "o2": ("backordered", [])}
+    assert placements() == {
+        ("o1", "RED-CHAIR"): ("allocated", [("b2", 4)]),
+        ("o2", "RED-CHAIR"): ("backordered", []),
+    }
     assert messages_of(response)[0] == "Reallocated: o1. Backordered: o2."
     assert messages_of(response)[1] == "The batch “b1” was changed successfully."
 
@@ -260,7 +247,10 @@ def test_lowering_quantity_a_little_takes_off_only_the_latest_line(ops, two_line
 
     assert response.status_code == 302
     # o2 (newest) leaves b1 and fits on b2; o1 stays where it was.
-    assert lines() == {"o1": ("allocated", [("b1", 4)]), "o2": ("allocated", [("b2", 5)])}
+    assert placements() == {
+        ("o1", "RED-CHAIR"): ("allocated", [("b1", 4)]),
+        ("o2", "RED-CHAIR"): ("allocated", [("b2", 5)]),
+    }
     assert stored("b1") == ("RED-CHAIR", 6, 4, None)
     assert messages_of(response)[0] == "Reallocated: o2."
 
@@ -271,7 +261,10 @@ def test_raising_quantity_serves_backorders(ops, two_lines_on_b1):
     response = ops.post(change_url("b1"), {"purchased_quantity": "5", "eta": ""})
 
     assert response.status_code == 302
-    assert lines() == {"o1": ("allocated", [("b2", 4)]), "o2": ("allocated", [("b1", 5)])}
+    assert placements() == {
+        ("o1", "RED-CHAIR"): ("allocated", [("b2", 4)]),
+        ("o2", "RED-CHAIR"): ("allocated", [("b1", 5)]),
+    }
     assert messages_of(response)[0] == "Served backorders: o2."
 
 
@@ -280,7 +273,10 @@ def test_changing_only_eta_moves_no_line(ops, two_lines_on_b1):
 
     assert response.status_code == 302
     assert stored("b1") == ("RED-CHAIR", 10, 9, date(2026, 2, 1))
-    assert lines() == {"o1": ("allocated", [("b1", 4)]), "o2": ("allocated", [("b1", 5)])}
+    assert placements() == {
+        ("o1", "RED-CHAIR"): ("allocated", [("b1", 4)]),
+        ("o2", "RED-CHAIR"): ("allocated", [("b1", 5)]),
+    }
     assert messages_of(response) == ["The batch “b1” was changed successfully."]
 
 
@@ -307,7 +303,10 @@ def test_deleting_a_batch_with_lines_replaces_them_instead_of_blocking(ops, two_
 
     assert response.status_code == 302
     assert not orm.Batch.objects.filter(reference="b1").exists()
-    assert lines() == {"o1": ("allocated", [("b2", 4)]), "o2": ("backordered", [])}
+    assert placements() == {
+        ("o1", "RED-CHAIR"): ("allocated", [("b2", 4)]),
+        ("o2", "RED-CHAIR"): ("backordered", []),
+    }
     assert messages_of(response) == [
         "Reallocated: o1. Backordered: o2.",
         "The batch “b1” was deleted successfully.",
@@ -329,7 +328,10 @@ def test_bulk_delete_action_goes_through_the_service_per_batch(ops, two_lines_on
     assert response.status_code == 302
     assert orm.Batch.objects.count() == 0
     # o1 went from b1 to b2, then b2 went too: both lines wait, none dropped.
-    assert lines() == {"o1": ("backordered", []), "o2": ("backordered", [])}
+    assert placements() == {
+        ("o1", "RED-CHAIR"): ("backordered", []),
+        ("o2", "RED-CHAIR"): ("backordered", []),
+    }
     assert messages_of(response) == [
         "Backordered: o2, o1.",
         "Successfully deleted 2 batches.",
@@ -367,7 +369,7 @@ def test_invalid_add_form_is_shown_again_with_the_field_error_and_writes_nothing
         list(
             orm.Batch.objects.values_list("reference", "purchased_quantity", "allocated_quantity")
         ),
-        lines(),
+        placements(),
     )
     post = {"reference": "b9", "sku": "RED-CHAIR", "purchased_quantity": "3", "eta": "", **data}
 
@@ -381,7 +383,7 @@ def test_invalid_add_form_is_shown_again_with_the_field_error_and_writes_nothing
         list(
             orm.Batch.objects.values_list("reference", "purchased_quantity", "allocated_quantity")
         ),
-        lines(),
+        placements(),
     ) == before
 
 
@@ -407,7 +409,10 @@ def test_invalid_change_form_is_shown_again_and_moves_no_line(
     assert list(errors) == [field]
     assert error in errors[field][0]
     assert stored("b1") == ("RED-CHAIR", 10, 9, None)
-    assert lines() == {"o1": ("allocated", [("b1", 4)]), "o2": ("allocated", [("b1", 5)])}
+    assert placements() == {
+        ("o1", "RED-CHAIR"): ("allocated", [("b1", 4)]),
+        ("o2", "RED-CHAIR"): ("allocated", [("b1", 5)]),
+    }
 
 
 def test_a_duplicate_raised_by_the_service_becomes_a_message_not_a_500(ops, monkeypatch):
@@ -479,7 +484,7 @@ def test_a_transient_database_error_is_retried_around_the_admins_transaction(
     assert response.status_code == 302
     assert attempts == ["b1", "b1"]
     assert stored("b1") == ("RED-CHAIR", 4, 4, None)
-    assert lines()["o2"] == ("allocated", [("b2", 5)])
+    assert placements()[("o2", "RED-CHAIR")] == ("allocated", [("b2", 5)])
     assert not any("busy" in message for message in messages_of(response))
 
 

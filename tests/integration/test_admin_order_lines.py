@@ -3,7 +3,6 @@
 from datetime import date
 
 import pytest
-from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils.html import strip_tags
 
@@ -16,26 +15,13 @@ from tests.factories import (
     ProductFactory,
     tick,
 )
+from tests.integration.helpers import messages_of, placements
 
 CHANGELIST = reverse("admin:allocation_orderline_changelist")
 
 
 def line_pk(order_id: str, sku: str = "RED-CHAIR") -> int:
     return orm.OrderLine.objects.get(order_id=order_id, product_id=sku).pk
-
-
-def messages_of(response) -> list[str]:
-    return [strip_tags(str(m)) for m in get_messages(response.wsgi_request)]
-
-
-def lines() -> dict:
-    return {
-        (line.order_id, line.product_id): (
-            line.status,
-            sorted((p.batch.reference, p.qty) for p in line.parts.select_related("batch")),
-        )
-        for line in orm.OrderLine.objects.all()
-    }
 
 
 @pytest.fixture
@@ -54,7 +40,7 @@ def stock(db):
     services.change_batch(reference="b2", purchased_quantity=4)
     services.add_batch(reference="g1", sku="GREEN-LAMP", purchased_quantity=2)
     services.allocate(order_id="o1", sku="GREEN-LAMP", qty=2)
-    assert lines() == {
+    assert placements() == {
         ("o1", "RED-CHAIR"): ("allocated", [("b1", 5), ("b2", 1)]),
         ("o2", "RED-CHAIR"): ("allocated", [("b2", 3)]),
         ("o3", "RED-CHAIR"): ("backordered", []),
@@ -171,7 +157,7 @@ def test_lines_cannot_be_added_or_changed_by_hand(ops, stock):
 
     posted = ops.post(reverse("admin:allocation_orderline_change", args=[pk]), {"qty": "1"})
     assert posted.status_code == 403
-    assert lines()[("o1", "RED-CHAIR")] == ("allocated", [("b1", 5), ("b2", 1)])
+    assert placements()[("o1", "RED-CHAIR")] == ("allocated", [("b1", 5), ("b2", 1)])
 
 
 def test_only_the_deallocate_action_is_offered(ops, stock):
@@ -196,7 +182,7 @@ def test_deallocate_action_removes_lines_through_the_service_and_names_served_ba
 
     assert response.status_code == 302
     # o1/RED freed 5 on b1 and 1 on b2: o3 (4) fits on b1 now (rule 9).
-    assert lines() == {
+    assert placements() == {
         ("o2", "RED-CHAIR"): ("allocated", [("b2", 3)]),
         ("o3", "RED-CHAIR"): ("allocated", [("b1", 4)]),
     }
@@ -214,7 +200,7 @@ def test_deallocating_a_line_that_frees_too_little_serves_nothing(ops, stock):
     )
 
     assert response.status_code == 302
-    assert lines()[("o3", "RED-CHAIR")] == ("backordered", [])
+    assert placements()[("o3", "RED-CHAIR")] == ("backordered", [])
     assert messages_of(response) == ["Deallocated 1 line: o2 (RED-CHAIR)."]
 
 
@@ -224,7 +210,7 @@ def test_deallocating_a_backordered_line_simply_removes_it(ops, stock):
     )
 
     assert response.status_code == 302
-    assert ("o3", "RED-CHAIR") not in lines()
+    assert ("o3", "RED-CHAIR") not in placements()
     assert messages_of(response) == ["Deallocated 1 line: o3 (RED-CHAIR)."]
 
 
@@ -236,7 +222,7 @@ def test_selected_backorders_are_removed_before_other_lines_free_stock(ops, stoc
     )
 
     assert response.status_code == 302
-    assert sorted(lines()) == [("o1", "GREEN-LAMP"), ("o2", "RED-CHAIR")]
+    assert sorted(placements()) == [("o1", "GREEN-LAMP"), ("o2", "RED-CHAIR")]
     assert orm.Batch.objects.get(reference="b1").allocated_quantity == 0
     assert messages_of(response) == ["Deallocated 2 lines: o3 (RED-CHAIR), o1 (RED-CHAIR)."]
 
@@ -264,8 +250,8 @@ def test_deleting_one_line_from_its_page_deallocates_it(ops, stock):
     response = ops.post(url, {"post": "yes"})
 
     assert response.status_code == 302
-    assert lines()[("o3", "RED-CHAIR")] == ("allocated", [("b1", 4)])
-    assert ("o1", "RED-CHAIR") not in lines()
+    assert placements()[("o3", "RED-CHAIR")] == ("allocated", [("b1", 4)])
+    assert ("o1", "RED-CHAIR") not in placements()
     assert messages_of(response)[:2] == [
         "Deallocated 1 line: o1 (RED-CHAIR).",
         "Served backorders: o3 (RED-CHAIR).",

@@ -15,6 +15,7 @@ from allocation import models as orm
 from allocation import services
 from allocation.management import order_file as orders
 from tests.integration.cmd_support import csv_text, fail, feed_stdin, run, write
+from tests.integration.helpers import lines
 
 pytestmark = pytest.mark.django_db
 
@@ -30,14 +31,6 @@ def report_rows(text: str) -> list[tuple]:
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == REPORT_HEADER.split(",")
     return [tuple(row) for row in rows[1:]]
-
-
-def lines() -> list[tuple]:
-    result = []
-    for line in orm.OrderLine.objects.order_by("order_id", "product_id"):
-        parts = sorted((p.batch.reference, p.qty) for p in line.parts.select_related("batch"))
-        result.append((line.order_id, line.product_id, line.qty, line.status, parts))
-    return result
 
 
 def batch_totals() -> list[tuple]:

@@ -15,6 +15,7 @@ from allocation.management import reading
 from allocation.repository.batch_loads import DjangoBatchLoad
 from domain.model import Product
 from tests.integration.cmd_support import csv_text, fail, feed_stdin, run, write
+from tests.integration.helpers import lines
 
 pytestmark = pytest.mark.django_db
 
@@ -31,14 +32,6 @@ def stored() -> list[tuple]:
             "reference", "product_id", "purchased_quantity", "allocated_quantity", "eta"
         )
     )
-
-
-def lines() -> list[tuple]:
-    result = []
-    for line in orm.OrderLine.objects.order_by("order_id", "product_id"):
-        parts = sorted((p.batch.reference, p.qty) for p in line.parts.select_related("batch"))
-        result.append((line.order_id, line.product_id, line.qty, line.status, parts))
-    return result
 
 
 def load(tmp_path, *rows: str, name="batches.csv", header=HEADER, **options):

@@ -4,40 +4,17 @@ These run on PostgreSQL (row locks on the product) and on SQLite (IMMEDIATE
 transactions queue on the database lock): the guarantee is the same on both.
 """
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection, connections
-from rest_framework.authtoken.models import Token
+from django.db import connection
 from rest_framework.test import APIClient
 
 from allocation import models as orm
 from allocation import services
-from tests.factories import UserFactory
+from tests.integration.helpers import run_concurrently, token_header
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def run_concurrently(n: int, work) -> list:
-    """Run ``work(i)`` in n threads released together; each closes its own connection."""
-    barrier = threading.Barrier(n)
-
-    def task(i):
-        try:
-            barrier.wait(timeout=30)
-            return work(i)
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(task, range(n)))
-
-
-def token_header() -> str:
-    user = UserFactory(username="clerk", is_superuser=True)
-    return f"Token {Token.objects.create(user=user).key}"
 
 
 def test_fifty_concurrent_allocations_never_oversell_twenty_units():

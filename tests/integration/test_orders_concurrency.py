@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from allocation import models as orm
 from allocation import services
-from tests.integration.test_concurrency import run_concurrently, token_header
+from tests.integration.helpers import run_concurrently, token_header
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

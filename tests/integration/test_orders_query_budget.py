@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from allocation import models as orm
 from allocation import services
-from tests.integration.test_query_budget import give_history, stock_for
+from tests.integration.helpers import give_history, stock_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

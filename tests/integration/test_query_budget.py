@@ -6,51 +6,16 @@ permission, so nothing is skipped by ``is_superuser`` shortcuts. Counts, not
 timings: the budget holds on any machine.
 """
 
-from datetime import date
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from allocation import models as orm
-from tests.factories import (
-    AllocationRowFactory,
-    BatchRowFactory,
-    OrderLineRowFactory,
-    ProductFactory,
-    UserFactory,
-    tick,
-)
+from tests.factories import UserFactory
+from tests.integration.helpers import give_history, stock_for
 
 QUERY_BUDGET = 10
 PRIOR_LINES = 1000
-
-
-def stock_for(sku: str) -> orm.Product:
-    """A SKU with a batch in the warehouse and an inbound one, both with stock."""
-    product = ProductFactory(sku=sku)
-    BatchRowFactory(reference=f"{sku}-stock", product=product, purchased_quantity=10_000)
-    BatchRowFactory(
-        reference=f"{sku}-inbound", product=product, purchased_quantity=10_000, eta=date(2027, 1, 1)
-    )
-    return product
-
-
-def give_history(product: orm.Product, lines: int) -> None:
-    """``lines`` past allocated lines of qty 1 on used-up batches of ``product``."""
-    used_up = BatchRowFactory.create_batch(
-        lines // 100, product=product, purchased_quantity=100, allocated_quantity=100
-    )
-    past = orm.OrderLine.objects.bulk_create(
-        OrderLineRowFactory.build(
-            order_id=f"past-{n}", product=product, requested_at=tick(n), allocated_at=tick(n)
-        )
-        for n in range(lines)
-    )
-    orm.Allocation.objects.bulk_create(
-        AllocationRowFactory.build(line=line, batch=used_up[n // 100], qty=1)
-        for n, line in enumerate(past)
-    )
 
 
 def allocate_counting_queries(client, order_id: str, sku: str):

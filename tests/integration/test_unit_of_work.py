@@ -11,7 +11,7 @@ from domain.exceptions import OutOfStock
 from domain.model import Batch, OrderLine
 from tests.factories import tick
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_backoff")]
 
 
 class FakePgError(Exception):
@@ -25,11 +25,6 @@ def db_error(pgcode=None, message="boom") -> OperationalError:
     if pgcode is not None:
         error.__cause__ = FakePgError(pgcode)
     return error
-
-
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch):
-    monkeypatch.setattr(unit_of_work, "BACKOFF_SECONDS", 0)
 
 
 def test_commit_writes_the_product():

@@ -13,20 +13,11 @@ from domain.model import (
     Part,
     Product,
 )
-from tests.factories import DomainBatchFactory, OrderLineFactory, tick
+from tests.factories import DomainBatchFactory, tick
+from tests.unit.helpers import SKU, line, stock
 
-SKU = "RED-CHAIR"
 SOON = date(2027, 1, 10)
 LATER = date(2027, 2, 10)
-
-
-def stock(product: Product) -> dict[str, tuple[int, int]]:
-    """Each batch's (allocated, available), by reference."""
-    return {b.reference: (b.allocated_quantity, b.available_quantity) for b in product.batches}
-
-
-def line(order_id: str, qty: int) -> OrderLine:
-    return OrderLineFactory(order_id=order_id, sku=SKU, qty=qty)
 
 
 # -- the batch itself ------------------------------------------------------------------

@@ -5,25 +5,11 @@ from datetime import date
 import pytest
 
 from domain.exceptions import LineNotFound
-from domain.model import Allocation, LineStatus, OrderLine, Part, Product
-from tests.factories import DomainBatchFactory, OrderLineFactory, tick
+from domain.model import Allocation, LineStatus, Part, Product
+from tests.factories import DomainBatchFactory, tick
+from tests.unit.helpers import SKU, backorder, line, stock
 
-SKU = "RED-CHAIR"
 SOON = date(2027, 1, 10)
-
-
-def stock(product: Product) -> dict[str, tuple[int, int]]:
-    """Each batch's (allocated, available), by reference."""
-    return {b.reference: (b.allocated_quantity, b.available_quantity) for b in product.batches}
-
-
-def line(order_id: str, qty: int) -> OrderLine:
-    return OrderLineFactory(order_id=order_id, sku=SKU, qty=qty)
-
-
-def backorder(order_id: str, qty: int, requested: int) -> Allocation:
-    """A line waiting for stock, as the adapter would load it."""
-    return Allocation(line=line(order_id, qty), requested_at=tick(requested))
 
 
 def test_deallocating_removes_the_line_and_frees_all_its_parts():

@@ -5,34 +5,17 @@ from datetime import date
 import pytest
 
 from domain.exceptions import BatchNotFound, DuplicateBatch
-from domain.model import UNSET, Allocation, BatchStatus, LineStatus, OrderLine, Part, Product
-from tests.factories import DomainBatchFactory, OrderLineFactory, tick
+from domain.model import UNSET, Allocation, BatchStatus, LineStatus, Part, Product
+from tests.factories import DomainBatchFactory, tick
+from tests.unit.helpers import SKU, backorder, ids, line, stock
 
-SKU = "RED-CHAIR"
 SOON = date(2027, 1, 10)
 LATER = date(2027, 2, 10)
-
-
-def stock(product: Product) -> dict[str, tuple[int, int]]:
-    """Each batch's (allocated, available), by reference."""
-    return {b.reference: (b.allocated_quantity, b.available_quantity) for b in product.batches}
-
-
-def line(order_id: str, qty: int) -> OrderLine:
-    return OrderLineFactory(order_id=order_id, sku=SKU, qty=qty)
 
 
 def held(order_id: str, qty: int, parts: list[Part], *, requested: int, allocated: int):
     """A recorded allocated line with explicit request and allocation times."""
     return Allocation(line(order_id, qty), tick(requested), parts, tick(allocated))
-
-
-def backorder(order_id: str, qty: int, *, requested: int) -> Allocation:
-    return Allocation(line=line(order_id, qty), requested_at=tick(requested))
-
-
-def ids(allocations: list[Allocation]) -> list[str]:
-    return [a.order_id for a in allocations]
 
 
 # -- rule 8: reducing a batch ----------------------------------------------------------------

@@ -19,6 +19,7 @@ from domain.exceptions import (
 from domain.model import BatchStatus, LineStatus, OrderLine, Part
 from tests.factories import tick
 from tests.unit.fakes import FakeUnitOfWork
+from tests.unit.helpers import ids
 
 SKU = "RED-CHAIR"
 SOON = date(2027, 1, 10)
@@ -48,10 +49,6 @@ def stock(uow: FakeUnitOfWork, sku: str = SKU) -> dict[str, tuple[int, int]]:
         b.reference: (b.allocated_quantity, b.available_quantity)
         for b in uow.products.stored(sku).batches
     }
-
-
-def ids(allocations) -> list[str]:
-    return [a.order_id for a in allocations]
 
 
 # -- allocate -------------------------------------------------------------------------------------

@@ -7,12 +7,18 @@ a ``screenshot(label)`` helper that saves PNGs under test-artifacts/screenshots/
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from django.apps import apps as global_apps
+from django.db import connection
+
+from tests.factories import PASSWORD
 
 
 @pytest.fixture(autouse=True, scope="package")
@@ -32,8 +38,26 @@ def allow_orm_beside_playwright():
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"
-PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's password
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # <root>/tests/browser/conftest.py
+SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Every test of this folder is a browser test, whatever its module says:
+    marked ``browser`` (``-m browser`` / ``-m "not browser"`` select this
+    folder), and skipped only where Debian's chromium is not installed
+    (``.ci/run`` installs it, so CI always runs them)."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in item.path.resolve().parents:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(
+                pytest.mark.skipif(
+                    not CHROMIUM.exists(),
+                    reason="browser tests need Debian's chromium at /usr/bin/chromium",
+                )
+            )
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -110,3 +134,19 @@ def log_in(page) -> Callable:
         page.wait_for_selector("#user-tools")
 
     return do
+
+
+@pytest.fixture
+def groups(transactional_db) -> None:
+    """The groups as the migrations leave them: made by 0002, given ``view_event`` by 0004.
+
+    A transactional test ends by emptying every table, groups included, so
+    the groups are made again here rather than taken from the migration run.
+    """
+    schema_editor = SimpleNamespace(connection=connection)
+    importlib.import_module("allocation.migrations.0002_groups").create_groups(
+        global_apps, schema_editor
+    )
+    importlib.import_module("allocation.migrations.0004_event_permissions").grant(
+        global_apps, schema_editor
+    )

@@ -6,46 +6,25 @@ every test leaves screenshots in test-artifacts/screenshots/.
 
 from __future__ import annotations
 
-import importlib
 import re
-from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from django.apps import apps as global_apps
 from django.contrib.auth.models import Group
-from django.db import connection
 from playwright.sync_api import expect
 from rest_framework.authtoken.models import Token
 
 from allocation import models as orm
 from allocation import services
+from tests.browser.helpers import messages, submit
 from tests.factories import UserFactory
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path("/usr/bin/chromium").exists(),
-        reason="browser tests need Debian's chromium at /usr/bin/chromium",
-    ),
-    pytest.mark.django_db(transaction=True),
-]
+# The browser marker and the skip without chromium come from conftest.py.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def ops_user(transactional_db):
     return UserFactory(username="otto", is_superuser=True)
-
-
-@pytest.fixture
-def groups(transactional_db):
-    """The groups as migration 0002 leaves them.
-
-    A transactional test ends by emptying every table, groups included, so
-    the groups are made again here rather than taken from the migration run.
-    """
-    migration = importlib.import_module("allocation.migrations.0002_groups")
-    migration.create_groups(global_apps, SimpleNamespace(connection=connection))
 
 
 @pytest.fixture
@@ -59,16 +38,6 @@ def api(page, ops_user):
         return response.status, (response.json() if response.body() else None)
 
     return call
-
-
-def submit(page, selector: str) -> None:
-    """Click something that posts a form, and wait for the page that answers."""
-    with page.expect_navigation():
-        page.click(selector)
-
-
-def messages(page) -> list[str]:
-    return [text.strip() for text in page.locator("ul.messagelist li").all_inner_texts()]
 
 
 def add_batch_in_admin(page, reference: str, sku: str, quantity: str, eta: str = "") -> None:
