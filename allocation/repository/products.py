@@ -378,6 +378,31 @@ _WRITE_NEW_LINE_SQL = f"""
     ), {_RESERVE_SQL}, events AS ({_INSERT_EVENTS_SQL})
     SELECT id FROM line
 """  # noqa: S608 - names from model metadata
+# PostgreSQL: several new lines (an order's, a bulk group's), their parts,
+# the batches they take from and their events, in one statement; every value
+# an array, so the text is fixed. A part finds its line by (order_id, sku),
+# which is unique.
+_WRITE_NEW_LINES_SQL = f"""
+    WITH line AS (
+        INSERT INTO {_LINE} ({_LINE_COLUMNS})
+        SELECT * FROM unnest(%s::text[], %s::text[], %s::integer[], %s::text[],
+                             %s::timestamptz[], %s::timestamptz[])
+        RETURNING id, order_id, sku
+    ), parts AS (
+        INSERT INTO {_PART} (line_id, batch_id, qty)
+        SELECT line.id, v.batch_id, v.qty
+        FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::integer[])
+            AS v (order_id, sku, batch_id, qty)
+        JOIN line ON line.order_id = v.order_id AND line.sku = v.sku
+    ), batches AS (
+        UPDATE {_BATCH} b
+        SET purchased_quantity = v.purchased, allocated_quantity = v.allocated, eta = v.eta
+        FROM unnest(%s::bigint[], %s::integer[], %s::integer[], %s::date[])
+            AS v (id, purchased, allocated, eta)
+        WHERE b.id = v.id
+    ), {_RESERVE_SQL}, events AS ({_INSERT_EVENTS_SQL})
+    SELECT id, order_id, sku FROM line
+"""  # noqa: S608 - names from model metadata
 _UPDATE_BATCH_SQL = (
     f"UPDATE {_BATCH} SET purchased_quantity = %s, allocated_quantity = %s, eta = %s "  # noqa: S608
     "WHERE id = %s"
@@ -434,6 +459,66 @@ def _event_columns(events: Sequence[Event]) -> list[list]:
     """The rows of ``_event_rows`` as five arrays (PostgreSQL's unnest)."""
     rows = _event_rows(events)
     return [[row[i] for row in rows] for i in range(5)]
+
+
+@dataclass
+class _Diff:
+    """What changed in one product since it was loaded: the rows to write."""
+
+    allocations: dict[str, Allocation]
+    gone_lines: list[int]
+    moved: list[int]
+    new_lines: list[Allocation]
+    new_batches: list[Batch]
+    changed: list[Batch]
+    gone_batches: list[int]
+    restated: list[orm.OrderLine]
+
+    @property
+    def only_new_lines(self) -> bool:
+        """New lines (and the batch totals they change), nothing else: the allocate path."""
+        return bool(self.new_lines) and not (
+            self.gone_lines or self.moved or self.new_batches or self.gone_batches or self.restated
+        )
+
+
+def _diff(product: Product, snapshot: _Snapshot) -> _Diff:
+    batches = {b.reference: b for b in product.batches}
+    allocations = {a.order_id: a for a in product.allocations}
+    return _Diff(
+        allocations=allocations,
+        gone_lines=[row.id for oid, row in snapshot.lines.items() if oid not in allocations],
+        moved=[
+            row.id
+            for oid, row in snapshot.lines.items()
+            if oid in allocations and tuple(allocations[oid].parts) != row.parts
+        ],
+        new_lines=[a for oid, a in allocations.items() if oid not in snapshot.lines],
+        new_batches=[b for ref, b in batches.items() if ref not in snapshot.batches],
+        changed=[
+            b
+            for ref, b in batches.items()
+            if ref in snapshot.batches
+            and (
+                snapshot.batches[ref].purchased_quantity,
+                snapshot.batches[ref].allocated_quantity,
+                snapshot.batches[ref].eta,
+            )
+            != (b.purchased_quantity, b.allocated_quantity, b.eta)
+        ],
+        gone_batches=[row.id for ref, row in snapshot.batches.items() if ref not in batches],
+        restated=[
+            orm.OrderLine(
+                id=row.id,
+                status=allocations[oid].status.value,
+                allocated_at=allocations[oid].allocated_at,
+            )
+            for oid, row in snapshot.lines.items()
+            if oid in allocations
+            and (row.status, row.allocated_at)
+            != (allocations[oid].status.value, allocations[oid].allocated_at)
+        ],
+    )
 
 
 class DjangoProductRepository(AbstractProductRepository):
@@ -753,11 +838,26 @@ class DjangoProductRepository(AbstractProductRepository):
 
     def flush(self) -> None:
         pending: list[Event] = []
+        # PostgreSQL: every product whose only change is new lines (the
+        # allocate path, an order, a bulk group) is written in one statement,
+        # with their events: an order of ten lines costs one write, not ten.
+        together: list[tuple[_Snapshot, _Diff]] = []
+        their_events: list[Event] = []
+        pg = connection.vendor == "postgresql"
         for sku, product in self.seen.items():
-            if not self._flush_product(product, self._snapshots[sku]):
+            snapshot = self._snapshots[sku]
+            diff = _diff(product, snapshot)
+            if pg and diff.only_new_lines:
+                together.append((snapshot, diff))
+                their_events += product.events
+            else:
+                self._write_diff(sku, snapshot, diff)
                 pending += product.events
             # Written (or about to be, below): a second flush writes nothing again.
             product.events.clear()
+        if together:
+            self._write_new_lines(together, their_events)
+        for sku, product in self.seen.items():
             # What is written is the new baseline: a second flush writes nothing.
             self._snapshots[sku] = self._take_snapshot(product)
         self.record(pending)
@@ -801,53 +901,11 @@ class DjangoProductRepository(AbstractProductRepository):
             )
         return snapshot
 
-    def _flush_product(self, product: Product, snapshot: _Snapshot) -> bool:
-        """Write the product's changes; True if its events were written with them."""
-        sku = product.sku
-        batches = {b.reference: b for b in product.batches}
-        allocations = {a.order_id: a for a in product.allocations}
-
-        gone_lines = [row.id for oid, row in snapshot.lines.items() if oid not in allocations]
-        moved = [
-            row.id
-            for oid, row in snapshot.lines.items()
-            if oid in allocations and tuple(allocations[oid].parts) != row.parts
-        ]
-        new_batches = [b for ref, b in batches.items() if ref not in snapshot.batches]
-        changed = [
-            b
-            for ref, b in batches.items()
-            if ref in snapshot.batches
-            and (
-                snapshot.batches[ref].purchased_quantity,
-                snapshot.batches[ref].allocated_quantity,
-                snapshot.batches[ref].eta,
-            )
-            != (b.purchased_quantity, b.allocated_quantity, b.eta)
-        ]
-        gone_batches = [row.id for ref, row in snapshot.batches.items() if ref not in batches]
-        new_lines = [a for oid, a in allocations.items() if oid not in snapshot.lines]
-        restated = [
-            orm.OrderLine(
-                id=row.id,
-                status=allocations[oid].status.value,
-                allocated_at=allocations[oid].allocated_at,
-            )
-            for oid, row in snapshot.lines.items()
-            if oid in allocations
-            and (row.status, row.allocated_at)
-            != (allocations[oid].status.value, allocations[oid].allocated_at)
-        ]
-
-        if (
-            connection.vendor == "postgresql"
-            and len(new_lines) == 1
-            and not (gone_lines or moved or new_batches or gone_batches or restated)
-        ):
-            # The allocate path: a new line, its parts, the batches they take
-            # from, its event. One statement.
-            self._write_new_line(snapshot, sku, new_lines[0], changed, product.events)
-            return True
+    def _write_diff(self, sku: str, snapshot: _Snapshot, diff: _Diff) -> None:
+        """Write one product's changes with the ORM and plain statements."""
+        gone_lines, moved, new_lines = diff.gone_lines, diff.moved, diff.new_lines
+        new_batches, changed, gone_batches = diff.new_batches, diff.changed, diff.gone_batches
+        restated, allocations = diff.restated, diff.allocations
 
         # 1. Lines that are gone, and parts that moved, leave first, so batch
         #    rows can be deleted and parts inserted without clashing.
@@ -903,7 +961,6 @@ class DjangoProductRepository(AbstractProductRepository):
             _insert_one(_PART, new_parts[0])
         elif new_parts:
             orm.Allocation.objects.bulk_create(orm.Allocation(**part) for part in new_parts)
-        return False
 
     def _insert_batches(self, sku: str, batches: list[Batch]) -> None:
         rows = [
@@ -934,36 +991,61 @@ class DjangoProductRepository(AbstractProductRepository):
         for row in rows:
             self._batch_ids[row.reference] = row.id
 
-    def _write_new_line(
-        self,
-        snapshot: _Snapshot,
-        sku: str,
-        allocation: Allocation,
-        changed: list[Batch],
-        events: Sequence[Event],
+    def _write_new_lines(
+        self, together: list[tuple[_Snapshot, _Diff]], events: list[Event]
     ) -> None:
+        """PostgreSQL: new lines, their parts, the batches they take from, events: one write."""
         adapt_datetime = connection.ops.adapt_datetimefield_value
         adapt_date = connection.ops.adapt_datefield_value
-        params = [
-            allocation.order_id,
-            sku,
-            allocation.qty,
-            allocation.status.value,
-            adapt_datetime(allocation.requested_at),
-            adapt_datetime(allocation.allocated_at),
-            [self._batch_ids[part.batch_reference] for part in allocation.parts],
-            [part.qty for part in allocation.parts],
-            [self._batch_ids[batch.reference] for batch in changed],
+        lines = [(snapshot, a) for snapshot, diff in together for a in diff.new_lines]
+        changed = [batch for _snapshot, diff in together for batch in diff.changed]
+        ids = self._batch_ids
+        batch_columns = [
+            [ids[batch.reference] for batch in changed],
             [batch.purchased_quantity for batch in changed],
             [batch.allocated_quantity for batch in changed],
             [adapt_date(batch.eta) for batch in changed],
-            *self._stamp(),
-            *_event_columns(events),
         ]
+        if len(lines) == 1:
+            # The allocate path: a statement whose plan is the simplest.
+            allocation = lines[0][1]
+            sql = _WRITE_NEW_LINE_SQL
+            params = [
+                allocation.order_id,
+                allocation.sku,
+                allocation.qty,
+                allocation.status.value,
+                adapt_datetime(allocation.requested_at),
+                adapt_datetime(allocation.allocated_at),
+                [ids[part.batch_reference] for part in allocation.parts],
+                [part.qty for part in allocation.parts],
+            ]
+        else:
+            parts = [(a, part) for _snapshot, a in lines for part in a.parts]
+            sql = _WRITE_NEW_LINES_SQL
+            params = [
+                [a.order_id for _snapshot, a in lines],
+                [a.sku for _snapshot, a in lines],
+                [a.qty for _snapshot, a in lines],
+                [a.status.value for _snapshot, a in lines],
+                [adapt_datetime(a.requested_at) for _snapshot, a in lines],
+                [adapt_datetime(a.allocated_at) for _snapshot, a in lines],
+                [a.order_id for a, _part in parts],
+                [a.sku for a, _part in parts],
+                [ids[part.batch_reference] for _a, part in parts],
+                [part.qty for _a, part in parts],
+            ]
+        params += [*batch_columns, *self._stamp(), *_event_columns(events)]
         with self._cursor() as cursor:
-            cursor.execute(*prepared(_WRITE_NEW_LINE_SQL, params))
-            (line_id,) = cursor.fetchone()
-        snapshot.lines[allocation.order_id] = _LineRow(line_id, "", None, ())
+            cursor.execute(*prepared(sql, params))
+            if len(lines) == 1:
+                (line_id,) = cursor.fetchone()
+                written = {(lines[0][1].order_id, lines[0][1].sku): line_id}
+            else:
+                written = {(order, sku): line_id for line_id, order, sku in cursor.fetchall()}
+        for snapshot, allocation in lines:
+            line_id = written[(allocation.order_id, allocation.sku)]
+            snapshot.lines[allocation.order_id] = _LineRow(line_id, "", None, ())
 
     def _insert_lines(self, sku: str, allocations: list[Allocation]) -> list[int]:
         """Insert new lines; their ids in the same order."""
