@@ -199,9 +199,15 @@ class DjangoBatchLoad(BatchLoad):
         changed = is_distinct("b.eta", "r.eta")
         with connection.cursor() as cursor:
             # 1. The events, from the rows and the batches as they still are.
+            event_rows = _EVENT_ROWS_SQL.format(
+                **self.names,
+                json="jsonb_build_object" if pg else "json_object",
+                as_given=self.sql(as_given),
+                changed=changed,
+            )
             cursor.execute(
                 (_EVENTS_SQL if pg else _SQLITE_EVENTS_SQL).format(
-                    **self.names, as_given=self.sql(as_given), changed=changed
+                    **self.names, event_rows=event_rows
                 ),
                 stamp(self.origin),
             )
@@ -274,9 +280,28 @@ def _as_date(value: str | date | None) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-# The rows written as given that create or change a batch, in file order,
-# as events: ids after the reservation, each SKU's sku_seq going on from its
-# last one (its lock is held) by the row's rank among the SKU's rows.
+# The rows written as given that create or change a batch, as events: type,
+# rank among the SKU's rows (file order) and data with the keys of
+# domain.events.BatchCreated/BatchChanged; {json} is the engine's JSON object
+# builder.
+_EVENT_ROWS_SQL = """
+    SELECT r.line, r.sku,
+           CASE WHEN b.id IS NULL THEN 'batch_created' ELSE 'batch_changed' END AS type,
+           row_number() OVER (PARTITION BY r.sku ORDER BY r.line) AS nth,
+           CASE WHEN b.id IS NULL THEN {json}(
+                    'reference', r.reference, 'purchased_quantity', r.purchased_quantity,
+                    'eta', r.eta)
+                ELSE {json}(
+                    'reference', r.reference, 'purchased_quantity', r.purchased_quantity,
+                    'eta', r.eta, 'previous', {json}(
+                        'purchased_quantity', b.purchased_quantity, 'eta', b.eta))
+           END AS data
+    FROM {rows} r LEFT JOIN {batch} b ON b.reference = r.reference
+    WHERE {as_given} AND (b.id IS NULL OR b.purchased_quantity <> r.purchased_quantity
+                          OR {changed})
+"""  # noqa: S608 - names from model metadata
+# PostgreSQL: ids after the reservation, in file order; each SKU's sku_seq
+# goes on from its last one (its lock is held) by the row's rank.
 _EVENTS_SQL = f"""
     WITH {_RESERVE_SQL},
     last AS (
@@ -286,22 +311,7 @@ _EVENTS_SQL = f"""
     INSERT INTO {{event}} (id, type, sku, sku_seq, occurred_at, actor, source, txn, order_id, data)
     SELECT nextval('{EVENT_ID_SEQUENCE}'), v.type, v.sku, COALESCE(last.seq, 0) + v.nth,
            %s, %s, %s, %s, NULL, v.data
-    FROM reserve, (
-        SELECT r.line, r.sku,
-               CASE WHEN b.id IS NULL THEN 'batch_created' ELSE 'batch_changed' END AS type,
-               row_number() OVER (PARTITION BY r.sku ORDER BY r.line) AS nth,
-               CASE WHEN b.id IS NULL THEN jsonb_build_object(
-                        'reference', r.reference, 'purchased_quantity', r.purchased_quantity,
-                        'eta', r.eta)
-                    ELSE jsonb_build_object(
-                        'reference', r.reference, 'purchased_quantity', r.purchased_quantity,
-                        'eta', r.eta, 'previous', jsonb_build_object(
-                            'purchased_quantity', b.purchased_quantity, 'eta', b.eta))
-               END AS data
-        FROM {{rows}} r LEFT JOIN {{batch}} b ON b.reference = r.reference
-        WHERE {{as_given}} AND (b.id IS NULL OR b.purchased_quantity <> r.purchased_quantity
-                                OR {{changed}})
-    ) v LEFT JOIN last ON last.sku = v.sku
+    FROM reserve, ({{event_rows}}) v LEFT JOIN last ON last.sku = v.sku
     ORDER BY v.line
 """  # noqa: S608 - names from model metadata
 # SQLite: writers hold the database's one write lock, so AUTOINCREMENT ids
@@ -311,22 +321,7 @@ _SQLITE_EVENTS_SQL = """
     SELECT v.type, v.sku,
            COALESCE((SELECT MAX(e.sku_seq) FROM {event} e WHERE e.sku = v.sku), 0) + v.nth,
            %s, %s, %s, %s, NULL, v.data
-    FROM (
-        SELECT r.line, r.sku,
-               CASE WHEN b.id IS NULL THEN 'batch_created' ELSE 'batch_changed' END AS type,
-               row_number() OVER (PARTITION BY r.sku ORDER BY r.line) AS nth,
-               CASE WHEN b.id IS NULL THEN json_object(
-                        'reference', r.reference, 'purchased_quantity', r.purchased_quantity,
-                        'eta', r.eta)
-                    ELSE json_object(
-                        'reference', r.reference, 'purchased_quantity', r.purchased_quantity,
-                        'eta', r.eta, 'previous', json_object(
-                            'purchased_quantity', b.purchased_quantity, 'eta', b.eta))
-               END AS data
-        FROM {rows} r LEFT JOIN {batch} b ON b.reference = r.reference
-        WHERE {as_given} AND (b.id IS NULL OR b.purchased_quantity <> r.purchased_quantity
-                                OR {changed})
-    ) v
+    FROM ({event_rows}) v
     ORDER BY v.line
 """  # noqa: S608 - names from model metadata
 # Django stores SQLite datetimes as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff';
