@@ -300,6 +300,32 @@ _ORDER_SQL = """
     FROM {product} p
     WHERE p.sku {skus} AND EXISTS (SELECT 1 FROM {batch} x WHERE x.sku = p.sku)
 """
+# PostgreSQL, for allocating many lines: several SKUs' batches with stock or
+# held by the wanted lines, those lines (one row per part), and which SKUs
+# have any batch, in one statement; the wanted (order_id, sku) pairs and the
+# SKUs come as arrays. Batches first, as above.
+_MANY_SQL = f"""
+    WITH wanted AS MATERIALIZED (
+        SELECT l.id, l.sku, l.order_id, l.qty, l.requested_at, l.allocated_at
+        FROM unnest(%s::text[], %s::text[]) AS w (order_id, sku)
+        JOIN {_LINE} l ON l.order_id = w.order_id AND l.sku = w.sku
+    )
+    SELECT 'b', sku, id, reference, purchased_quantity, allocated_quantity, eta, created_at,
+           created_at, reference
+    FROM {_BATCH}
+    WHERE sku = ANY(%s) AND (allocated_quantity < purchased_quantity OR id IN (
+        SELECT a.batch_id FROM {_PART} a JOIN wanted l ON l.id = a.line_id))
+    UNION ALL
+    SELECT 'l', l.sku, l.id, l.order_id, l.qty, a.qty, NULL, l.requested_at, l.allocated_at,
+           b.reference
+    FROM wanted l
+    LEFT JOIN {_PART} a ON a.line_id = l.id
+    LEFT JOIN {_BATCH} b ON b.id = a.batch_id
+    UNION ALL
+    SELECT 'p', p.sku, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM {_PRODUCT} p
+    WHERE p.sku = ANY(%s) AND EXISTS (SELECT 1 FROM {_BATCH} x WHERE x.sku = p.sku)
+"""  # noqa: S608 - names from model metadata
 _EVENT = orm.Event._meta.db_table
 # The identity column's sequence (PostgreSQL names it <table>_<column>_seq;
 # a test checks it with pg_get_serial_sequence).
@@ -423,7 +449,11 @@ def _insert_one(table: str, values: dict) -> int:
 
 def _sort_parts(snapshot: _Snapshot, batches: list[Batch], lines: list[Allocation]) -> None:
     """Lines' parts in preference order (rule 1): every batch they hold on is loaded."""
-    preference = {b.reference: b.preference_key for b in batches}
+    held = {part.batch_reference for allocation in lines for part in allocation.parts}
+    if not held:
+        return
+    # Keys of the batches held only: a SKU may have a thousand with stock.
+    preference = {b.reference: b.preference_key for b in batches if b.reference in held}
     for allocation in lines:
         allocation.parts.sort(key=lambda part: preference[part.batch_reference])
         snapshot.lines[allocation.order_id].parts = tuple(allocation.parts)
@@ -579,7 +609,8 @@ class DjangoProductRepository(AbstractProductRepository):
 
         For bulk allocation: one lock query takes the SKUs' rows in sorted
         order (so two bulk runs, or a bulk run and requests, never deadlock),
-        then each SKU loads as ``get`` would, with all of its order ids at once.
+        then one statement loads them all on PostgreSQL (``_MANY_SQL``); on
+        SQLite each SKU loads as ``get`` would, with all of its order ids.
         """
         skus = sorted(order_ids_by_sku)
         for sku in skus:
@@ -591,7 +622,19 @@ class DjangoProductRepository(AbstractProductRepository):
             .order_by("sku")
             .values_list("sku", flat=True)
         )
-        return {sku: self._load(sku, order_ids=order_ids_by_sku[sku]) for sku in list(locked)}
+        found = list(locked)
+        self.locked.update(found)
+        if connection.vendor != "postgresql":
+            return {sku: self._load(sku, order_ids=order_ids_by_sku[sku]) for sku in found}
+        if not found:
+            return {}
+        # PostgreSQL: every SKU in one statement, as for an order.
+        pairs = [(order_id, sku) for sku in found for order_id in order_ids_by_sku[sku]]
+        params = [[p[0] for p in pairs], [p[1] for p in pairs], found, found]
+        with self._cursor() as cursor:
+            cursor.execute(*prepared(_MANY_SQL, params))
+            rows = cursor.fetchall()
+        return self._products_from(found, rows)
 
     def get_for_order(self, order_id: str, skus: Collection[str]) -> dict[str, Product]:
         wanted = sorted(set(skus))
@@ -626,6 +669,10 @@ class DjangoProductRepository(AbstractProductRepository):
         with self._cursor() as cursor:
             cursor.execute(*query)
             rows = cursor.fetchall()
+        return self._products_from(found, rows)
+
+    def _products_from(self, found: list[str], rows: list[tuple]) -> dict[str, Product]:
+        """Products from the rows of ``_ORDER_SQL`` or ``_MANY_SQL``."""
         batch_rows: dict[str, list[tuple]] = {sku: [] for sku in found}
         line_rows: dict[str, list[tuple]] = {sku: [] for sku in found}
         with_batches: set[str] = set()
