@@ -890,10 +890,12 @@ class DjangoProductRepository(AbstractProductRepository):
         # with their events: an order of ten lines costs one write, not ten.
         together: list[tuple[_Snapshot, _Diff]] = []
         their_events: list[Event] = []
+        diffs: list[tuple[_Snapshot, _Diff]] = []
         pg = connection.vendor == "postgresql"
         for sku, product in self.seen.items():
             snapshot = self._snapshots[sku]
             diff = _diff(product, snapshot)
+            diffs.append((snapshot, diff))
             if pg and diff.only_new_lines:
                 together.append((snapshot, diff))
                 their_events += product.events
@@ -904,9 +906,9 @@ class DjangoProductRepository(AbstractProductRepository):
             product.events.clear()
         if together:
             self._write_new_lines(together, their_events)
-        for sku, product in self.seen.items():
+        for snapshot, diff in diffs:
             # What is written is the new baseline: a second flush writes nothing.
-            self._snapshots[sku] = self._take_snapshot(product)
+            self._advance(snapshot, diff)
         self.record(pending)
 
     def record(self, events: Sequence[Event]) -> None:
@@ -929,24 +931,28 @@ class DjangoProductRepository(AbstractProductRepository):
     def _stamp(self) -> list:
         return stamp(self.origin)
 
-    def _take_snapshot(self, product: Product) -> _Snapshot:
-        snapshot = _Snapshot()
-        old = self._snapshots[product.sku]
-        for batch in product.batches:
+    def _advance(self, snapshot: _Snapshot, diff: _Diff) -> None:
+        """Make the snapshot what was just written: only the rows that changed are visited."""
+        if diff.gone_batches:
+            gone = set(diff.gone_batches)
+            for reference in [r for r, row in snapshot.batches.items() if row.id in gone]:
+                del snapshot.batches[reference]
+        for batch in (*diff.new_batches, *diff.changed):
             snapshot.batches[batch.reference] = _BatchRow(
                 self._batch_ids[batch.reference],
                 batch.purchased_quantity,
                 batch.allocated_quantity,
                 batch.eta,
             )
-        for allocation in product.allocations:
-            snapshot.lines[allocation.order_id] = _LineRow(
-                old.lines[allocation.order_id].id,
+        for order_id in [o for o in snapshot.lines if o not in diff.allocations]:
+            del snapshot.lines[order_id]
+        for order_id, allocation in diff.allocations.items():
+            snapshot.lines[order_id] = _LineRow(
+                snapshot.lines[order_id].id,
                 allocation.status.value,
                 allocation.allocated_at,
                 tuple(allocation.parts),
             )
-        return snapshot
 
     def _write_diff(self, sku: str, snapshot: _Snapshot, diff: _Diff) -> None:
         """Write one product's changes with the ORM and plain statements."""
