@@ -2,7 +2,8 @@
 
 Run by ``bench/perf.py`` with the product's environment (DATABASE_URL...):
 a non-superuser API client with only ``add_orderline`` (the allocate
-permission) and its token, and a staff superuser with a logged-in session
+permission) and its token, an event reader with only ``view_event`` and its
+token (``bench/events.py``), and a staff superuser with a logged-in session
 for the admin pages. Prints one JSON object.
 """
 
@@ -39,6 +40,14 @@ writer.user_permissions.set(
 )
 token, _ = Token.objects.get_or_create(user=writer)
 
+reader, _ = User.objects.get_or_create(username="bench-reader")
+reader.set_unusable_password()
+reader.save()
+reader.user_permissions.set(
+    [Permission.objects.get(content_type__app_label="allocation", codename="view_event")]
+)
+reader_token, _ = Token.objects.get_or_create(user=reader)
+
 admin, _ = User.objects.get_or_create(
     username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
 )
@@ -50,4 +59,8 @@ session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
 session[HASH_SESSION_KEY] = admin.get_session_auth_hash()
 session.create()
 
-print(json.dumps({"token": token.key, "session": session.session_key}))
+print(
+    json.dumps(
+        {"token": token.key, "reader_token": reader_token.key, "session": session.session_key}
+    )
+)
