@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InternalError, OperationalError, connection
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
@@ -38,6 +38,11 @@ DOMAIN_STATUS = {
 }
 
 
+#: Database errors that say the database could not do the work, not that the
+#: work was wrong (PEP 249's meaning of these classes), when not transient.
+DATABASE_FAILURES = (DatabaseError, OperationalError, InternalError)
+
+
 def domain_error_response(exc: domain.DomainError) -> Response:
     if exc.field is not None:
         # About one field of the input: reported as DRF reports field errors.
@@ -62,6 +67,13 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             exc = Unavailable()
         elif kind == "conflict":
             exc = Busy()
+        elif type(exc) in DATABASE_FAILURES:
+            # The database failed the request for its own reasons (disk full,
+            # a statement cancelled, an internal error); a use case's unit of
+            # work has rolled back. Errors in our own SQL or data
+            # (IntegrityError, ProgrammingError, DataError) stay 500s: bugs.
+            log.error("database error: %s", exc, exc_info=exc)
+            exc = Unavailable("The database could not complete the request; please retry later.")
     if isinstance(exc, ServiceUnavailable):
         return Response(error_body(str(exc), exc.code), status=503, headers={"Retry-After": "1"})
     if isinstance(exc, Http404):

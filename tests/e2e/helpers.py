@@ -140,3 +140,47 @@ def line_body(
         "batches": [{"reference": ref, "qty": q} for ref, q in batches],
         "requested_at": requested_at,
     }
+
+
+def parts(*placed: tuple[str, int]) -> list[dict]:
+    """``batches`` / ``previous_batches`` of an event: [{"reference", "qty"}, ...]."""
+    return [{"reference": reference, "qty": qty} for reference, qty in placed]
+
+
+class Feed:
+    """Reads ``GET /api/events/`` from where it last stopped, as a consumer does (SPEC 6.1).
+
+    ``unit(actor=..., source=...)`` returns the events written since the last
+    read, as ``(type, sku, sku_seq, data)``, after checking that they are one
+    unit of work: every one stamped with that actor and source, all sharing
+    one ``transaction`` that no earlier read has seen, and ``?transaction=``
+    finding exactly them. ``nothing()`` checks that no event was written.
+    """
+
+    def __init__(self, client: APIClient) -> None:
+        self.client = client
+        self.after = 0
+        self.transactions: set[str] = set()
+
+    def read(self) -> list[dict]:
+        response = self.client.get(f"/api/events/?after={self.after}&limit=1000")
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert [e["id"] for e in body["results"]] == sorted(e["id"] for e in body["results"])
+        assert all(e["id"] > self.after for e in body["results"])
+        self.after = body["next_after"]
+        return body["results"]
+
+    def unit(self, *, actor: str | None, source: str) -> list[tuple[str, str, int, dict]]:
+        events = self.read()
+        assert events, "no event was written"
+        assert {(e["actor"], e["source"]) for e in events} == {(actor, source)}
+        (transaction,) = {e["transaction"] for e in events}
+        assert transaction not in self.transactions, "a transaction seen in an earlier read"
+        self.transactions.add(transaction)
+        same = self.client.get(f"/api/events/?transaction={transaction}&limit=1000").json()
+        assert [e["id"] for e in same["results"]] == [e["id"] for e in events]
+        return [(e["type"], e["sku"], e["sku_seq"], e["data"]) for e in events]
+
+    def nothing(self) -> None:
+        assert self.read() == []

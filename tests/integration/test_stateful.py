@@ -6,7 +6,9 @@ quantity changes up and down, eta changes and deletions over a few SKUs,
 batches and orders. ``Reference`` below re-states SPEC section 1.1 as plainly
 as possible, independent of ``domain.model``; after every step the service's
 answer must equal the reference's, the stored state must equal the
-reference's, and every invariant ``check_stock`` verifies must hold.
+reference's, every invariant ``check_stock`` verifies must hold, and replaying
+the event log (the code ``replay_events --check`` runs) must rebuild exactly
+the stored batches and lines (SPEC 6.3).
 
 Bounded for CI: ``STATEFUL_EXAMPLES`` (default 40) sequences of up to
 ``STATEFUL_STEPS`` (default 30) steps, a few seconds per engine.
@@ -32,7 +34,7 @@ from hypothesis.stateful import (
 )
 
 from allocation import models as orm
-from allocation import services
+from allocation import selectors, services
 from domain import exceptions as errors
 from tests.factories import tick
 
@@ -259,7 +261,9 @@ def change_ids(change) -> RefChange:
 class ServiceMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        # Each example starts from an empty store (all inside the test's transaction).
+        # Each example starts from an empty store (all inside the test's transaction),
+        # its event log included: the replay below reads the whole log.
+        orm.Event.objects.all().delete()
         orm.Allocation.objects.all().delete()
         orm.OrderLine.objects.all().delete()
         orm.Batch.objects.all().delete()
@@ -450,6 +454,12 @@ class ServiceMachine(RuleBasedStateMachine):
                 # Rule 9: a waiting line does not fit the SKU's free stock.
                 assert line.qty > self.ref.available(line.product_id), line
 
+    @invariant()
+    def replaying_the_event_log_gives_the_stored_state(self):
+        # SPEC 6: every change commits with its events, so the log alone
+        # rebuilds every batch and line (and numbers each SKU's events 1, 2, 3...).
+        assert list(selectors.replay_differences(selectors.ReplayResult())) == []
+
 
 @pytest.fixture
 def controlled_clock(monkeypatch):
@@ -467,3 +477,50 @@ def test_services_match_the_reference_model_for_any_sequence(controlled_clock):
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
         ),
     )
+
+
+def changed_behind_the_services(change: str) -> None:
+    """Rows or events changed with the ORM, as no use case would."""
+    if change == "part moved":
+        b2 = orm.Batch.objects.get(reference="b2")
+        orm.Allocation.objects.filter(line__order_id="o1").update(batch=b2)
+    elif change == "eta changed":
+        orm.Batch.objects.filter(reference="b2").update(eta=date(2026, 3, 9))
+    elif change == "event lost":
+        orm.Event.objects.filter(type="batch_created", data__reference="b2").delete()
+
+
+@pytest.mark.parametrize(
+    ("change", "differences"),
+    [
+        (
+            "part moved",
+            ["CHAIR: line o1: stored (3, [('b2', 3)]), events say (3, [('b1', 3)])"],
+        ),
+        (
+            "eta changed",
+            ["CHAIR: batch b2: stored (5, '2026-03-09'), events say (5, '2026-03-01')"],
+        ),
+        (
+            "event lost",
+            [
+                "CHAIR: event sku_seq 3 where 2 was expected",
+                "CHAIR: batch b2: stored (5, '2026-03-01'), events say nothing",
+            ],
+        ),
+    ],
+)
+def test_the_replay_check_fails_on_state_the_log_does_not_explain(
+    controlled_clock, change, differences
+):
+    machine = ServiceMachine()
+    machine.create_batch("b1", "CHAIR", 5, None)
+    machine.create_batch("b2", "CHAIR", 5, date(2026, 3, 1))
+    machine.allocate("o1", "CHAIR", 3)
+    machine.replaying_the_event_log_gives_the_stored_state()
+
+    changed_behind_the_services(change)
+
+    assert list(selectors.replay_differences(selectors.ReplayResult())) == differences
+    with pytest.raises(AssertionError):
+        machine.replaying_the_event_log_gives_the_stored_state()
