@@ -16,8 +16,18 @@ from tests.integration.cmd_support import csv_text, fail, write
 pytestmark = pytest.mark.django_db
 
 
+def is_write(sql: str) -> bool:
+    """A statement that writes; an ``EXECUTE`` of a prepared one is judged by its text."""
+    text = sql.lstrip().upper()
+    if text.startswith("EXECUTE"):
+        name = text.split()[1].split("(")[0].lower()
+        prepared = getattr(connection, "prepared_statements", {})
+        text = {v: k for k, v in prepared.items()}.get(name, "").lstrip().upper()
+    return text.startswith(("INSERT", "UPDATE", "COPY")) or "INSERT INTO" in text
+
+
 def locked_at_first_write(execute, sql, params, many, context):
-    if sql.lstrip().upper().startswith(("INSERT", "UPDATE", "COPY")):
+    if is_write(sql):
         raise OperationalError("database is locked")
     return execute(sql, params, many, context)
 
@@ -60,7 +70,7 @@ def test_allocate_orders_on_a_busy_database_says_run_again_and_writes_nothing(tm
 
 def test_a_lost_connection_is_still_a_database_error_not_busy(tmp_path):
     def lost(execute, sql, params, many, context):
-        if sql.lstrip().upper().startswith(("INSERT", "UPDATE", "COPY")):
+        if is_write(sql):
             raise OperationalError("server closed the connection unexpectedly")
         return execute(sql, params, many, context)
 
