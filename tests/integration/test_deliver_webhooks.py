@@ -10,84 +10,18 @@ import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
 from allocation import models as orm
-from allocation import services
-from allocation.webhooks import delivery, selectors
+from allocation.webhooks import delivery
 from allocation.webhooks import services as webhook_services
+from tests.factories import UserFactory
+from tests.integration.webhook_support import deliver_once, history, row
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SKU = "RED-CHAIR"
-
-
-class Receiver:
-    """An HTTP server that records each POST and answers with the next scripted status
-    (200 once the script is used up)."""
-
-    def __init__(self, port: int = 0, script: list[int] | None = None, delay: float = 0.0):
-        self.requests: list[dict] = []
-        self.script = list(script or [])
-        self.delay = delay
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with receiver.lock:
-                    status = receiver.script.pop(0) if receiver.script else 200
-                    receiver.requests.append(
-                        {
-                            "headers": {k.lower(): v for k, v in self.headers.items()},
-                            "body": body,
-                            "status": status,
-                        }
-                    )
-                time.sleep(receiver.delay)
-                self.send_response(status)
-                if status in (301, 302, 307):
-                    self.send_header("Location", "http://127.0.0.1:1/elsewhere")
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def ids(self) -> list[int]:
-        return [int(r["headers"]["webhook-id"]) for r in self.requests]
-
-    def delivered_ids(self) -> list[int]:
-        return [int(r["headers"]["webhook-id"]) for r in self.requests if r["status"] == 200]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receivers():
-    started: list[Receiver] = []
-
-    def start(**kwargs) -> Receiver:
-        receiver = Receiver(**kwargs)
-        started.append(receiver)
-        return receiver
-
-    yield start
-    for receiver in started:
-        receiver.close()
 
 
 def verify(secret: str, request: dict) -> bool:
@@ -97,26 +31,6 @@ def verify(secret: str, request: dict) -> bool:
     signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + request["body"]
     expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
     return hmac.compare_digest(expected, headers["webhook-signature"])
-
-
-def history() -> list[int]:
-    services.add_batch(reference="b1", sku=SKU, purchased_quantity=10)
-    services.allocate(order_id="o1", sku=SKU, qty=2)
-    services.allocate(order_id="o2", sku=SKU, qty=3)
-    services.change_batch(reference="b1", purchased_quantity=4)  # o2 backordered
-    return list(orm.Event.objects.order_by("id").values_list("id", flat=True))
-
-
-def row(subscription_id: int) -> orm.WebhookSubscription:
-    return selectors.subscription(subscription_id)
-
-
-def deliver_once() -> str:
-    from io import StringIO
-
-    out = StringIO()
-    call_command("deliver_webhooks", "--once", stdout=out)
-    return out.getvalue()
 
 
 def run_until(condition, timeout: float = 20.0) -> None:
@@ -172,7 +86,6 @@ def test_events_go_out_one_by_one_in_id_order_signed_as_the_feed_renders_them(re
 
 
 def orm_user():
-    from tests.factories import UserFactory
 
     return UserFactory(username="reader", is_superuser=True)
 
