@@ -12,10 +12,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 from rest_framework.test import APIClient
 
 from allocation import models as orm
+from allocation import services
 from allocation.webhooks import delivery
 from allocation.webhooks import services as webhook_services
 from tests.factories import UserFactory
@@ -233,3 +234,112 @@ def test_a_slow_receiver_does_not_hold_up_the_others(receivers, monkeypatch):
 
     assert time.monotonic() - started < 1.5
     assert len(slow.requests) < len(ids)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
+def test_an_event_committed_after_a_later_id_is_delivered_first(receivers):
+    receiver = receivers()
+    services.add_batch(reference="a1", sku="A", purchased_quantity=10)
+    services.add_batch(reference="b1", sku="B", purchased_quantity=10)
+    subscribed = webhook_services.subscribe(url=receiver.url)
+    start = row(subscribed.id).delivered_through
+    holding, release = threading.Event(), threading.Event()
+
+    def slow_writer():
+        try:
+            # Its event (the lower id) is written, then the transaction waits.
+            with transaction.atomic():
+                services.allocate(order_id="slow", sku="A", qty=1)
+                holding.set()
+                assert release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    slow = threading.Thread(target=slow_writer)
+    slow.start()
+    assert holding.wait(timeout=30)
+    services.allocate(order_id="fast", sku="B", qty=1)  # the higher id, committed
+
+    deliver_once()
+    # The later id is committed, but going out now would skip A's when it commits.
+    assert receiver.requests == []
+    release.set()
+    slow.join(timeout=30)
+    deliver_once()
+
+    events = list(orm.Event.objects.filter(id__gt=start).order_by("id"))
+    assert [e.sku for e in events] == ["A", "B"]
+    assert receiver.ids() == [e.id for e in events]
+    assert [json.loads(r["body"])["data"]["order_id"] for r in receiver.requests] == [
+        "slow",
+        "fast",
+    ]
+
+
+class RawReceiver:
+    """A TCP server that reads a request and answers each with ``answer`` (bytes) as is."""
+
+    def __init__(self, answer: bytes):
+        self.answer = answer
+        self.count = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                self.count += 1
+                try:
+                    conn.sendall(self.answer)
+                except OSError:
+                    pass  # the client hung up without reading it all
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def raw_receiver():
+    started: list[RawReceiver] = []
+
+    def start(answer: bytes) -> RawReceiver:
+        started.append(RawReceiver(answer))
+        return started[-1]
+
+    yield start
+    for receiver in started:
+        receiver.close()
+
+
+def test_a_garbage_answer_is_a_failure(raw_receiver):
+    receiver = raw_receiver(b"this is not HTTP\r\n\r\n")
+    subscribed = webhook_services.subscribe(url=receiver.url)
+    ids = history()
+
+    deliver_once()
+
+    failed = row(subscribed.id)
+    assert failed.last_error.startswith("RemoteProtocolError")
+    assert (failed.delivered_through < ids[0], failed.attempts, receiver.count) == (True, 1, 1)
+
+
+def test_a_huge_body_in_a_2xx_is_not_read_and_the_event_counts_as_delivered(raw_receiver):
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\nConnection: close\r\n\r\n"
+    receiver = raw_receiver(head + b"x" * 65536)
+    subscribed = webhook_services.subscribe(url=receiver.url)
+    ids = history()
+
+    started = time.monotonic()
+    deliver_once()
+
+    assert time.monotonic() - started < 10
+    assert receiver.count == len(ids)
+    assert row(subscribed.id).delivered_through == ids[-1]
