@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
-from django.db import connection
+from django.db import DatabaseError, connection
 from rest_framework.renderers import JSONRenderer
 from standardwebhooks.webhooks import Webhook
 
@@ -75,7 +75,7 @@ def send(client: httpx.Client, url: str, headers: dict[str, str], body: bytes) -
         return f"timeout: no answer within {TIMEOUT_SECONDS:g} s"
     except httpx.HTTPError as error:
         return f"{type(error).__name__}: {error}"
-    except (OSError, ValueError) as error:  # e.g. a malformed URL or header the client refuses
+    except (httpx.InvalidURL, OSError, ValueError) as error:  # what the client refuses to send
         return f"{type(error).__name__}: {error}"
 
 
@@ -106,7 +106,16 @@ class Deliverer:
         running: dict[int, Future[None]] = {}
         with ThreadPoolExecutor(self.workers, thread_name_prefix="webhook") as pool:
             while not self.stop.is_set():
-                for subscription_id in selectors.due_subscription_ids():
+                try:
+                    due = selectors.due_subscription_ids()
+                except DatabaseError:
+                    if once:
+                        raise
+                    # Down or busy for a moment: the running deliverer waits it out.
+                    log.exception("webhooks: cannot read the subscriptions; trying again")
+                    connection.close()
+                    due = []
+                for subscription_id in due:
                     if subscription_id not in running:
                         running[subscription_id] = pool.submit(self._serve, subscription_id)
                 if once:

@@ -12,12 +12,12 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import OperationalError, connection, connections, transaction
 from rest_framework.test import APIClient
 
 from allocation import models as orm
 from allocation import services
-from allocation.webhooks import delivery
+from allocation.webhooks import delivery, selectors
 from allocation.webhooks import services as webhook_services
 from tests.factories import UserFactory
 from tests.integration.webhook_support import deliver_once, history, row
@@ -343,3 +343,21 @@ def test_a_huge_body_in_a_2xx_is_not_read_and_the_event_counts_as_delivered(raw_
     assert time.monotonic() - started < 10
     assert receiver.count == len(ids)
     assert row(subscribed.id).delivered_through == ids[-1]
+
+
+def test_the_running_deliverer_waits_out_a_database_error(receivers, monkeypatch):
+    receiver = receivers()
+    webhook_services.subscribe(url=receiver.url)
+    ids = history()
+    real = selectors.due_subscription_ids
+    failures = [OperationalError("server closed the connection unexpectedly")]
+
+    def flaky():
+        if failures:
+            raise failures.pop()
+        return real()
+
+    monkeypatch.setattr(selectors, "due_subscription_ids", flaky)
+
+    run_until(lambda: receiver.delivered_ids() == ids)
+    assert failures == []
