@@ -9,6 +9,12 @@
 #
 # Configuration is environment only (see .env.example). WEB_CONCURRENCY sets
 # the number of gunicorn workers.
+#
+# Webhooks need a second, long-running process from the same image, beside the
+# web one (another container or service with the same environment). It stops
+# cleanly on SIGTERM (the requests in flight finish); several may run at once:
+#   docker run -e SECRET_KEY=... -e DATABASE_URL=postgres://user:pass@db:5432/allocation \
+#       allocation python manage.py deliver_webhooks
 FROM python:3.11.14-slim-trixie
 
 # Without DATABASE_URL the app would put SQLite next to the (read-only) code;

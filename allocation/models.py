@@ -14,6 +14,7 @@ from django.db.models import F, OrderBy, Q
 from domain.events import EVENT_TYPES
 from domain.model import PREFERENCE_ORDER, BatchStatus, LineStatus
 from domain.validation import IDENTIFIER_MAX_LENGTH
+from domain.webhooks import STATUSES as WEBHOOK_STATUSES
 
 
 class IdentifierField(models.CharField):
@@ -278,3 +279,36 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.id} {self.type} {self.sku}"
+
+
+class WebhookSubscription(models.Model):
+    """A receiver of the events (SPEC 6.2), and how far delivery to it has got.
+
+    Written through ``allocation.webhooks.repository`` only. ``delivered_through``
+    is the id of the last event it acknowledged (the events it does not want
+    count as passed too); ``attempts`` and ``next_attempt_at`` the failures in
+    a row on the next one. ``secret`` holds the signing secret encrypted
+    (``allocation.webhooks.secrets``), never as given. ``claimed_until``:
+    on SQLite, which has no row locks, a deliverer owns the row until then.
+    """
+
+    url = models.URLField(max_length=2000)
+    # Event types it receives; empty: all of them.
+    types = models.JSONField(default=list, blank=True)
+    secret = models.TextField()
+    status = models.CharField(
+        max_length=16, choices=[(s, s) for s in WEBHOOK_STATUSES], default=WEBHOOK_STATUSES[0]
+    )
+    delivered_through = models.BigIntegerField(default=0)
+    last_error = models.TextField(null=True, blank=True)  # noqa: DJ001 - the SPEC says null
+    attempts = models.IntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "webhook subscription"
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.url}"

@@ -39,6 +39,8 @@ if not SECRET_KEY:
             "generated SECRET_KEY."
         )
     SECRET_KEY = "django-insecure-local-development-only"  # noqa: S105 (DEBUG only)
+# Earlier keys, still accepted (sessions; webhook secrets encrypted under them).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -198,6 +200,11 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"]
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
+# Webhooks (SPEC 6.2): 1 lets subscriptions deliver to loopback, private and
+# link-local hosts (development and tests); off, so that a subscriber cannot
+# make the service probe the internal network.
+WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
+
 # -- REST framework -------------------------------------------------------------
 
 REST_FRAMEWORK = {
@@ -247,6 +254,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "BatchStatusEnum": "allocation.api.serializers.BATCH_STATUSES",
         "LineStatusEnum": "allocation.api.serializers.LINE_STATUSES",
+        "EventTypeEnum": "allocation.api.serializers.EVENT_TYPE_NAMES",
+        "WebhookStatusEnum": "allocation.api.serializers.WEBHOOK_STATUS_NAMES",
         # One code, one enum, whichever error body (a line's or an order's) carries it.
         "LineConflictCodeEnum": ["line_conflict"],
         "OutOfStockCodeEnum": ["out_of_stock"],

@@ -171,3 +171,9 @@ class OrderOutOfStock(DomainError):
 
     def details(self) -> dict[str, object]:
         return {"lines": [shortage.as_dict() for shortage in self.shortages]}
+
+
+class SubscriptionNotFound(NotFound):
+    def __init__(self, subscription_id: int) -> None:
+        self.subscription_id = subscription_id
+        super().__init__(f"No webhook subscription with id {subscription_id}.")

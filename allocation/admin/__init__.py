@@ -10,6 +10,7 @@ Changelists are a fixed number of queries however long they are.
 - ``order_lines``: the order line list and the deallocate action;
 - ``stock_overview``: the per-SKU page with a bar each;
 - ``events``: the read-only Events page (the audit log), linked from batches and lines;
+- ``webhooks``: webhook subscriptions, with pause and resume;
 - ``forms``, ``filters``, ``outcomes``, ``paginators``: what those share.
 
 Django's admin autodiscovery imports this package, which registers the
@@ -19,7 +20,7 @@ model admins by importing their modules.
 from django.contrib import admin
 
 # Importing the modules registers their model admins.
-from allocation.admin import batches, events, order_lines  # noqa: F401
+from allocation.admin import batches, events, order_lines, webhooks  # noqa: F401
 
 # The default admin site gets an index with a link to the stock overview.
 admin.site.index_template = "admin/allocation/index.html"

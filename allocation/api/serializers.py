@@ -16,6 +16,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils import html
 
+from allocation.webhooks import services as webhook_services
 from domain.events import EVENT_TYPES
 from domain.model import BatchStatus, LineStatus
 from domain.validation import (
@@ -26,6 +27,8 @@ from domain.validation import (
     is_identifier,
     is_quantity,
 )
+from domain.webhooks import STATUSES as WEBHOOK_STATUSES
+from domain.webhooks import BadWebhook, secret_key
 
 _identifier_validator = RegexValidator(IDENTIFIER_RE, IDENTIFIER_MESSAGE, code="invalid_identifier")
 #: An integer written as text, as an HTML form (or a CSV file, for the commands) sends it.
@@ -35,6 +38,8 @@ _DATE_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z")
 # Named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]: both have a "status".
 BATCH_STATUSES = [s.value for s in BatchStatus]
 LINE_STATUSES = [s.value for s in LineStatus]
+EVENT_TYPE_NAMES = list(EVENT_TYPES)
+WEBHOOK_STATUS_NAMES = list(WEBHOOK_STATUSES)
 
 
 class IdentifierField(serializers.CharField):
@@ -333,7 +338,7 @@ class EventQuerySerializer(serializers.Serializer):
 
 class EventSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    type = serializers.ChoiceField(choices=list(EVENT_TYPES))
+    type = serializers.ChoiceField(choices=EVENT_TYPE_NAMES)
     sku = serializers.CharField()
     sku_seq = serializers.IntegerField()
     occurred_at = serializers.DateTimeField()
@@ -349,4 +354,73 @@ class EventPageSerializer(serializers.Serializer):
     results = EventSerializer(many=True)
     next_after = serializers.IntegerField(
         help_text="The id of the last event returned (or after, when none): the next after."
+    )
+
+
+# -- webhooks (SPEC 6.2) ----------------------------------------------------------------
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string", "enum": EVENT_TYPE_NAMES}})
+class EventTypesField(serializers.Field):
+    """A list of event type names, checked as a whole: one list of messages if it is not."""
+
+    def to_internal_value(self, data: object) -> list[str]:
+        if not isinstance(data, list) or not all(isinstance(t, str) for t in data):
+            raise serializers.ValidationError("A list of event type names.")
+        try:
+            return webhook_services.checked_types(data)
+        except BadWebhook as error:
+            raise serializers.ValidationError(str(error)) from None
+
+    def to_representation(self, value: list[str]) -> list[str]:
+        return list(value)
+
+
+class WebhookInputSerializer(serializers.Serializer):
+    url = serializers.CharField(
+        max_length=2000, help_text="http or https; not a loopback, private or link-local host."
+    )
+    types = EventTypesField(
+        required=False,
+        default=list,
+        help_text="Event types to receive; empty or absent: all.",
+    )
+    secret = serializers.CharField(
+        required=False,
+        max_length=200,
+        help_text="Standard Webhooks secret, whsec_ + base64 of 24-64 bytes; generated if absent.",
+    )
+
+    def validate_url(self, value: str) -> str:
+        try:
+            return webhook_services.checked_url(value)
+        except BadWebhook as error:
+            raise serializers.ValidationError(str(error)) from None
+
+    def validate_secret(self, value: str) -> str:
+        try:
+            secret_key(value)
+        except BadWebhook as error:
+            raise serializers.ValidationError(str(error)) from None
+        return value
+
+
+class WebhookSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.CharField()
+    types = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPE_NAMES))
+    status = serializers.ChoiceField(choices=WEBHOOK_STATUS_NAMES)
+    delivered_through = serializers.IntegerField(
+        help_text="The id of the last event delivered (or passed: not of its types)."
+    )
+    pending = serializers.IntegerField(help_text="Events of its types waiting for it.")
+    last_error = serializers.CharField(
+        allow_null=True, help_text="Why the last attempt failed; null once one succeeds."
+    )
+    created_at = serializers.DateTimeField()
+
+
+class WebhookCreatedSerializer(WebhookSerializer):
+    secret = serializers.CharField(
+        help_text="The signing secret: shown in this answer only, keep it."
     )

@@ -25,6 +25,7 @@ router.register("allocations", views.AllocationViewSet, basename="allocation")
 router.register("batches", views.BatchViewSet, basename="batch")
 router.register("orders", views.OrderViewSet, basename="order")
 router.register("products", views.ProductViewSet, basename="product")
+router.register("webhooks", views.WebhookViewSet, basename="webhook")
 
 urlpatterns = [
     # Only well-formed identifiers reach a view; anything else (a NUL byte,

@@ -30,8 +30,10 @@ from allocation.api.schema import (
     ORDER_CONFLICT,
     operation,
 )
-from allocation.auth.permissions import CanViewEvents
+from allocation.auth.permissions import CanViewEvents, ModelPermissions
 from allocation.unit_of_work import DjangoUnitOfWork
+from allocation.webhooks import selectors as webhook_selectors
+from allocation.webhooks import services as webhook_services
 from domain.model import PREFERENCE_ORDER, UNSET
 from domain.validation import IDENTIFIER_PATTERN
 
@@ -303,6 +305,65 @@ class EventDetailView(_EventView):
         if event is None:
             raise exceptions.NotFound(f"No event with id {id}.")
         return Response(s.EventSerializer(event).data)
+
+
+_WEBHOOK_ID = OpenApiParameter("id", int, OpenApiParameter.PATH)
+
+
+@extend_schema_view(
+    list=operation(
+        "List webhook subscriptions, with the events pending for each",
+        {200: s.WebhookSerializer(many=True)},
+        (401, 403, 404, 503),
+    ),
+    retrieve=operation(
+        "One webhook subscription",
+        {200: s.WebhookSerializer},
+        (401, 403, 404, 503),
+        parameters=[_WEBHOOK_ID],
+    ),
+    create=operation(
+        "Subscribe a URL to the events written from now on; the answer shows the secret, once",
+        {201: s.WebhookCreatedSerializer},
+        _WRITE,
+        request=s.WebhookInputSerializer,
+    ),
+    destroy=operation(
+        "Delete a webhook subscription",
+        {204: None},
+        (401, 403, 404, 503),
+        parameters=[_WEBHOOK_ID],
+    ),
+)
+class WebhookViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Webhook subscriptions (SPEC 6.2): view, add and delete need their model permission."""
+
+    queryset = orm.WebhookSubscription.objects.all()
+    permission_classes = [ModelPermissions]
+    lookup_value_regex = "[0-9]{1,18}"
+    keyset = Keyset(("id",))
+
+    def get_queryset(self):
+        return webhook_selectors.subscriptions()
+
+    def get_serializer_class(self):
+        if self.request is not None and self.request.method == "POST":
+            return s.WebhookInputSerializer
+        return s.WebhookSerializer
+
+    def retrieve(self, request, pk=None):
+        return Response(s.WebhookSerializer(webhook_selectors.subscription(int(pk))).data)
+
+    def create(self, request, *args, **kwargs):
+        data = _validated(s.WebhookInputSerializer, request)
+        subscribed = webhook_services.subscribe(**data)
+        body = dict(s.WebhookSerializer(webhook_selectors.subscription(subscribed.id)).data)
+        body["secret"] = subscribed.secret
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, pk=None):
+        webhook_services.unsubscribe(subscription_id=int(pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 def _validated(serializer_class, request, context=None) -> dict:

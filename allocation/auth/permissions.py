@@ -54,3 +54,14 @@ class CanViewEvents(ModelWritePermissions):
     def has_permission(self, request, view) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and user.has_perm("allocation.view_event"))
+
+
+class ModelPermissions(ModelWritePermissions):
+    """Reads too need the model's ``view`` permission (webhook subscriptions, SPEC 6.2)."""
+
+    perms_map = {
+        **ModelWritePermissions.perms_map,
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+    }

@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 
 from allocation import models as orm
 from allocation import services, unit_of_work
+from allocation.webhooks import services as webhook_services
 from tests.factories import UserFactory
 
 SKU = "RED-CHAIR"
@@ -41,6 +42,10 @@ STATUSES = {
     ("DELETE", "/api/orders/{order_id}/"): {204, 401, 403, 404, 503},
     ("GET", "/api/events/"): {200, 400, 401, 403, 503},
     ("GET", "/api/events/{id}/"): {200, 401, 403, 404, 503},
+    ("GET", "/api/webhooks/"): {200, 401, 403, 404, 503},
+    ("POST", "/api/webhooks/"): {201, 400, 401, 403, 413, 415, 503},
+    ("GET", "/api/webhooks/{id}/"): {200, 401, 403, 404, 503},
+    ("DELETE", "/api/webhooks/{id}/"): {204, 401, 403, 404, 503},
 }
 
 # A concrete path for each template: one that exists, one that does not.
@@ -51,6 +56,8 @@ EXISTING = {
     "/api/orders/{order_id}/": "/api/orders/o1/",
     # {first}: the first event's id (PostgreSQL does not restart ids per test).
     "/api/events/{id}/": "/api/events/{first}/",
+    # {webhook}: the subscription's id.
+    "/api/webhooks/{id}/": "/api/webhooks/{webhook}/",
 }
 MISSING = {
     "/api/batches/{reference}/": "/api/batches/nope/",
@@ -58,18 +65,21 @@ MISSING = {
     "/api/products/{sku}/": "/api/products/NOPE/",
     "/api/orders/{order_id}/": "/api/orders/nope/",
     "/api/events/{id}/": "/api/events/999999/",
+    "/api/webhooks/{id}/": "/api/webhooks/999999/",
 }
 VALID_BODY = {
     ("POST", "/api/batches/"): {"reference": "b2", "sku": SKU, "purchased_quantity": 5},
     ("PATCH", "/api/batches/{reference}/"): {"purchased_quantity": 12},
     ("POST", "/api/allocations/"): {"order_id": "o2", "sku": SKU, "qty": 1},
     ("POST", "/api/orders/"): {"order_id": "o2", "lines": [{"sku": SKU, "qty": 1}]},
+    ("POST", "/api/webhooks/"): {"url": "https://hooks.example.com/a", "types": ["line_moved"]},
 }
 INVALID_BODY = {
     ("POST", "/api/batches/"): {"reference": "b2", "sku": SKU, "purchased_quantity": -1},
     ("PATCH", "/api/batches/{reference}/"): {"purchased_quantity": "many"},
     ("POST", "/api/allocations/"): {"order_id": "o2", "sku": SKU, "qty": 0},
     ("POST", "/api/orders/"): {"order_id": "o2", "lines": []},
+    ("POST", "/api/webhooks/"): {"url": "ftp://hooks.example.com/a"},
 }
 
 CASES = [
@@ -121,6 +131,7 @@ def request_producing(status: int, method: str, template: str) -> dict:
 def clients(db, client_for) -> dict[str, APIClient]:
     services.add_batch(reference="b1", sku=SKU, purchased_quantity=10)
     services.allocate(order_id="o1", sku=SKU, qty=4)
+    webhook_services.subscribe(url="https://hooks.example.com/a")
     return {
         "superuser": client_for(UserFactory(username="root", is_superuser=True)),
         "no_permissions": client_for(UserFactory(username="plain")),
@@ -134,6 +145,8 @@ def send(clients, request: dict, method: str):
     path = request["path"]
     if "{first}" in path:
         path = path.replace("{first}", str(orm.Event.objects.earliest("id").id))
+    if "{webhook}" in path:
+        path = path.replace("{webhook}", str(orm.WebhookSubscription.objects.get().id))
     return clients[request["client"]].generic(
         method, path, data, content_type=request["content_type"]
     )
@@ -285,6 +298,8 @@ def test_each_operation_answers_503_when_the_database_is_gone(
 
     # The id is looked up before the database goes.
     request["path"] = request["path"].replace("{first}", str(orm.Event.objects.earliest("id").id))
+    webhook = str(orm.WebhookSubscription.objects.get().id)
+    request["path"] = request["path"].replace("{webhook}", webhook)
     with connection.execute_wrapper(lost_database):
         response = send(clients, request, method)
 

@@ -140,7 +140,12 @@ def test_the_groups_exist_with_the_documented_permissions(db):
     def codenames(name: str) -> set[str]:
         return set(Group.objects.get(name=name).permissions.values_list("codename", flat=True))
 
-    assert codenames("viewer") == {"view_batch", "view_orderline", "view_event"}
+    assert codenames("viewer") == {
+        "view_batch",
+        "view_orderline",
+        "view_event",
+        "view_webhooksubscription",
+    }
     assert codenames("warehouse ops") == {
         "view_event",
         "view_batch",
@@ -149,6 +154,10 @@ def test_the_groups_exist_with_the_documented_permissions(db):
         "delete_batch",
         "view_orderline",
         "delete_orderline",
+        "view_webhooksubscription",
+        "add_webhooksubscription",
+        "change_webhooksubscription",
+        "delete_webhooksubscription",
     }
 
 

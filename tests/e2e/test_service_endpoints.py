@@ -93,6 +93,10 @@ def test_schema_describes_every_endpoint(schema):
         ("/api/orders/", "post"),
         ("/api/orders/{order_id}/", "get"),
         ("/api/orders/{order_id}/", "delete"),
+        ("/api/webhooks/", "get"),
+        ("/api/webhooks/", "post"),
+        ("/api/webhooks/{id}/", "get"),
+        ("/api/webhooks/{id}/", "delete"),
         ("/api/events/", "get"),
         ("/api/events/{id}/", "get"),
     }

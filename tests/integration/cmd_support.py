@@ -1,4 +1,5 @@
-"""Running the bulk commands in tests: files, standard input, captured output."""
+"""Running commands in tests: files, standard input, captured output; for commands run
+as processes, the checkout and the test database."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 
 @dataclass
@@ -53,3 +55,18 @@ def feed_stdin(monkeypatch, content: str | bytes) -> None:
 
 def csv_text(header: str, *rows: str, newline: str = "\n") -> str:
     return newline.join([header, *rows]) + newline
+
+
+#: The checkout: where manage.py is, for commands run as processes.
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def database_url() -> str:
+    """The test database, as DATABASE_URL for a subprocess."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    user = settings["USER"] or "postgres"
+    password = f":{settings['PASSWORD']}" if settings["PASSWORD"] else ""
+    host = settings["HOST"] or "127.0.0.1"
+    return f"postgres://{user}{password}@{host}:{settings['PORT'] or 5432}/{settings['NAME']}"

@@ -58,18 +58,24 @@ def stock(db):
 def test_migration_creates_warehouse_ops_and_viewer_groups_with_their_permissions(db):
     assert codenames("warehouse ops") == [
         "allocation.add_batch",
+        "allocation.add_webhooksubscription",
         "allocation.change_batch",
+        "allocation.change_webhooksubscription",
         "allocation.delete_batch",
         "allocation.delete_orderline",
+        "allocation.delete_webhooksubscription",
         "allocation.view_batch",
         "allocation.view_event",
         "allocation.view_orderline",
+        "allocation.view_webhooksubscription",
     ]
-    # view_event: given by 0004, for the event feed and the admin's Events page.
+    # view_event: given by 0004, for the event feed and the admin's Events page;
+    # view_webhooksubscription by 0007 (viewers see subscriptions, never add them).
     assert codenames("viewer") == [
         "allocation.view_batch",
         "allocation.view_event",
         "allocation.view_orderline",
+        "allocation.view_webhooksubscription",
     ]
 
 

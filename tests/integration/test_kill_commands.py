@@ -27,22 +27,11 @@ from django.db import connection
 
 from allocation import models as orm
 from allocation import services
+from tests.integration.cmd_support import ROOT, database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROOT = Path(__file__).resolve().parents[2]
 PERCENT = re.compile(r"(?P<what>reading|allocating)\s*:\s*(?P<percent>\d+)%")
-
-
-def database_url() -> str:
-    """The test database, as DATABASE_URL for a subprocess."""
-    settings = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{settings['NAME']}"
-    user = settings["USER"] or "postgres"
-    password = f":{settings['PASSWORD']}" if settings["PASSWORD"] else ""
-    host = settings["HOST"] or "127.0.0.1"
-    return f"postgres://{user}{password}@{host}:{settings['PORT'] or 5432}/{settings['NAME']}"
 
 
 def state() -> dict:
