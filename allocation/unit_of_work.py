@@ -19,7 +19,14 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TypeVar
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    InternalError,
+    OperationalError,
+    connection,
+    transaction,
+)
 
 from allocation.repository import AbstractProductRepository, DjangoProductRepository, Origin
 
@@ -72,6 +79,18 @@ def classify(error: BaseException) -> str | None:
             return "conflict"
         return "connection"
     return None
+
+
+#: Database errors that say the database could not do the work, not that the
+#: work was wrong (PEP 249's meaning of these classes), when not transient:
+#: disk full, a statement cancelled, an internal error. IntegrityError,
+#: ProgrammingError and DataError are not among them: those are our bugs.
+DATABASE_FAILURES = (DatabaseError, OperationalError, InternalError)
+
+
+def is_database_failure(error: BaseException) -> bool:
+    """A non-transient database error that is the database's failure, not ours."""
+    return classify(error) is None and type(error) in DATABASE_FAILURES
 
 
 class AbstractUnitOfWork(abc.ABC):

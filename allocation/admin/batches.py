@@ -20,7 +20,7 @@ from allocation.admin.filters import BatchStatusFilter, SkuFilter
 from allocation.admin.forms import BatchForm
 from allocation.admin.outcomes import (
     error_text,
-    is_transient,
+    is_reportable,
     merge,
     tell,
     through_admin,
@@ -250,7 +250,7 @@ class BatchAdmin(admin.ModelAdmin):
                 )
             )
         except (DomainError, ServiceUnavailable, DatabaseError) as error:
-            if isinstance(error, DatabaseError) and not is_transient(error):
+            if isinstance(error, DatabaseError) and not is_reportable(error):
                 raise
             # The admin's transaction has rolled back: nothing was written.
             self.message_user(request, error_text(error), messages.ERROR)
@@ -269,7 +269,7 @@ class BatchAdmin(admin.ModelAdmin):
                 lambda: super(BatchAdmin, self).delete_view(request, object_id, extra_context)
             )
         except (DomainError, ServiceUnavailable, DatabaseError) as error:
-            if isinstance(error, DatabaseError) and not is_transient(error):
+            if isinstance(error, DatabaseError) and not is_reportable(error):
                 raise
             self.message_user(request, error_text(error), messages.ERROR)
             return HttpResponseRedirect(reverse("admin:allocation_batch_changelist"))

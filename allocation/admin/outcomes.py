@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from django.contrib import admin, messages
@@ -9,8 +10,10 @@ from django.db import DatabaseError
 from django.http import HttpRequest
 from django.utils import timezone
 
-from allocation.unit_of_work import DjangoUnitOfWork, classify
+from allocation.unit_of_work import DjangoUnitOfWork, classify, is_database_failure
 from domain.model import Allocation, StockChange
+
+log = logging.getLogger(__name__)
 
 #: How many order ids a message names before it says "and N more".
 NAMED_IN_MESSAGE = 20
@@ -73,9 +76,27 @@ def is_transient(error: DatabaseError) -> bool:
     return classify(error) is not None
 
 
+def is_reportable(error: DatabaseError) -> bool:
+    """A database error the admin reports as a message: transient, or the database's failure.
+
+    The others (IntegrityError, ProgrammingError, DataError) are bugs: they
+    stay server errors, as in the API.
+    """
+    if is_transient(error):
+        return True
+    if is_database_failure(error):
+        log.error("database error in the admin: %s", error, exc_info=error)
+        return True
+    return False
+
+
 def error_text(error: Exception) -> str:
     if isinstance(error, DatabaseError):
-        return "The database is busy; nothing was changed. Please try again."
+        if is_transient(error):
+            return "The database is busy; nothing was changed. Please try again."
+        return (
+            "The database could not complete the change; nothing was changed. Please retry later."
+        )
     return f"{error} Nothing was changed."
 
 

@@ -10,14 +10,20 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import DatabaseError, InternalError, OperationalError, connection
+from django.db import DatabaseError, connection
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from allocation.unit_of_work import Busy, ServiceUnavailable, Unavailable, classify
+from allocation.unit_of_work import (
+    Busy,
+    ServiceUnavailable,
+    Unavailable,
+    classify,
+    is_database_failure,
+)
 from domain import exceptions as domain
 
 log = logging.getLogger(__name__)
@@ -36,11 +42,6 @@ DOMAIN_STATUS = {
     "line_conflict": 409,
     "invalid_sku": 400,
 }
-
-
-#: Database errors that say the database could not do the work, not that the
-#: work was wrong (PEP 249's meaning of these classes), when not transient.
-DATABASE_FAILURES = (DatabaseError, OperationalError, InternalError)
 
 
 def domain_error_response(exc: domain.DomainError) -> Response:
@@ -67,7 +68,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             exc = Unavailable()
         elif kind == "conflict":
             exc = Busy()
-        elif type(exc) in DATABASE_FAILURES:
+        elif is_database_failure(exc):
             # The database failed the request for its own reasons (disk full,
             # a statement cancelled, an internal error); a use case's unit of
             # work has rolled back. Errors in our own SQL or data

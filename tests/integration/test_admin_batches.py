@@ -488,6 +488,39 @@ def test_a_transient_database_error_is_retried_around_the_admins_transaction(
     assert not any("busy" in message for message in messages_of(response))
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_database_failure_is_a_message_and_a_bug_stays_a_server_error(
+    ops, two_lines_on_b1, monkeypatch
+):
+    # As the API (503 unavailable): the database's own failure (disk full) is
+    # reported, nothing written; an IntegrityError is our bug and stays a 500.
+    from django.db import IntegrityError, InternalError
+
+    raised = []
+
+    def failing(**kwargs):
+        error = raised.pop(0)
+        raise error
+
+    monkeypatch.setattr(services, "change_batch", failing)
+    url = change_url("b1")
+
+    raised.append(InternalError("could not extend file: No space left on device"))
+    response = ops.post(url, {"purchased_quantity": "4", "eta": ""})
+
+    assert response.status_code == 302
+    assert messages_of(response) == [
+        "The database could not complete the change; nothing was changed. Please retry later."
+    ]
+    assert stored("b1") == ("RED-CHAIR", 10, 9, None)
+
+    raised.append(IntegrityError("duplicate key value violates unique constraint"))
+    ops.raise_request_exception = True
+    with pytest.raises(IntegrityError):
+        ops.post(url, {"purchased_quantity": "4", "eta": ""})
+    assert stored("b1") == ("RED-CHAIR", 10, 9, None)
+
+
 def test_changing_a_batch_deleted_meanwhile_says_so(ops, two_lines_on_b1):
     url = change_url("b2")
     services.delete_batch(reference="b2")
