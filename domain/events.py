@@ -15,6 +15,7 @@ the list.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -41,15 +42,16 @@ def _day(value: date | None) -> str | None:
 
 
 @dataclass(frozen=True)
-class Event:
-    """Base of every event: the SKU it belongs to; subclasses add their fields."""
+class Event(abc.ABC):
+    """Base of every event: the SKU it belongs to; subclasses add their fields and ``data``."""
 
     type: ClassVar[str]
     sku: str
 
     @property
+    @abc.abstractmethod
     def data(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The event's ``data`` exactly as the feed publishes it (SPEC 6)."""
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django.contrib import admin
@@ -22,11 +23,12 @@ def events_link(text: str, **params: str):
 
 
 class _ChosenOnly(admin.SimpleListFilter):
-    """A filter set by links from other pages: it lists only the value chosen."""
+    """A filter set by links from other pages: it lists only the value chosen.
 
-    def condition(self, value: str) -> Q:
-        """The rows the chosen ``value`` selects."""
-        raise NotImplementedError
+    Subclasses say which rows a chosen value selects with ``condition``.
+    """
+
+    condition: Callable[[str], Q]
 
     def lookups(self, request, model_admin):
         chosen = request.GET.get(self.parameter_name)

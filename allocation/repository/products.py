@@ -604,6 +604,25 @@ class DjangoProductRepository(AbstractProductRepository):
             sku, order_id=order_id, batch_reference=batch_reference, backorders=backorders
         )
 
+    def _lock_sorted(self, skus: Collection[str]) -> list[str]:
+        """Lock the SKUs' rows in one statement, in sorted order; the ones that exist.
+
+        The sort runs before the rows are locked: two writers sharing SKUs
+        queue on the first SKU they share instead of deadlocking.
+        """
+        wanted = sorted(set(skus))
+        for sku in wanted:
+            if sku in self.seen:
+                raise RuntimeError(f"product {sku!r} is already loaded in this unit of work")
+        found = list(
+            orm.Product.objects.select_for_update()
+            .filter(sku__in=wanted)
+            .order_by("sku")
+            .values_list("sku", flat=True)
+        )
+        self.locked.update(found)
+        return found
+
     def get_many(self, order_ids_by_sku: Mapping[str, Collection[str]]) -> dict[str, Product]:
         """Lock and load several SKUs for allocating these order ids; unknown SKUs are left out.
 
@@ -612,18 +631,7 @@ class DjangoProductRepository(AbstractProductRepository):
         then one statement loads them all on PostgreSQL (``_MANY_SQL``); on
         SQLite each SKU loads as ``get`` would, with all of its order ids.
         """
-        skus = sorted(order_ids_by_sku)
-        for sku in skus:
-            if sku in self.seen:
-                raise RuntimeError(f"product {sku!r} is already loaded in this unit of work")
-        locked = (
-            orm.Product.objects.select_for_update()
-            .filter(sku__in=skus)
-            .order_by("sku")
-            .values_list("sku", flat=True)
-        )
-        found = list(locked)
-        self.locked.update(found)
+        found = self._lock_sorted(order_ids_by_sku)
         if connection.vendor != "postgresql":
             return {sku: self._load(sku, order_ids=order_ids_by_sku[sku]) for sku in found}
         if not found:
@@ -637,21 +645,7 @@ class DjangoProductRepository(AbstractProductRepository):
         return self._products_from(found, rows)
 
     def get_for_order(self, order_id: str, skus: Collection[str]) -> dict[str, Product]:
-        wanted = sorted(set(skus))
-        for sku in wanted:
-            if sku in self.seen:
-                raise RuntimeError(f"product {sku!r} is already loaded in this unit of work")
-        # One statement locks every row, in sorted order (the sort runs
-        # before the rows are locked): two orders sharing SKUs queue on the
-        # first SKU they share instead of deadlocking.
-        locked = (
-            orm.Product.objects.select_for_update()
-            .filter(sku__in=wanted)
-            .order_by("sku")
-            .values_list("sku", flat=True)
-        )
-        found = list(locked)
-        self.locked.update(found)
+        found = self._lock_sorted(skus)
         if not found:
             return {}
         if connection.vendor == "postgresql":
