@@ -109,6 +109,14 @@ class LineEvent(Event):
     order_id: str
     qty: int
 
+    @property
+    def data(self) -> dict[str, Any]:
+        return {"order_id": self.order_id, "qty": self.qty, **self.placements()}
+
+    @abc.abstractmethod
+    def placements(self) -> dict[str, Any]:
+        """What the event says of where the line ships from (SPEC 6's table)."""
+
 
 @dataclass(frozen=True)
 class LineAllocated(LineEvent):
@@ -118,14 +126,8 @@ class LineAllocated(LineEvent):
     batches: Placement
     previous_status: str | None
 
-    @property
-    def data(self) -> dict[str, Any]:
-        return {
-            "order_id": self.order_id,
-            "qty": self.qty,
-            "batches": _parts(self.batches),
-            "previous_status": self.previous_status,
-        }
+    def placements(self) -> dict[str, Any]:
+        return {"batches": _parts(self.batches), "previous_status": self.previous_status}
 
 
 @dataclass(frozen=True)
@@ -136,11 +138,8 @@ class LineMoved(LineEvent):
     batches: Placement
     previous_batches: Placement
 
-    @property
-    def data(self) -> dict[str, Any]:
+    def placements(self) -> dict[str, Any]:
         return {
-            "order_id": self.order_id,
-            "qty": self.qty,
             "batches": _parts(self.batches),
             "previous_batches": _parts(self.previous_batches),
         }
@@ -153,13 +152,8 @@ class LineBackordered(LineEvent):
     type: ClassVar[str] = "line_backordered"
     previous_batches: Placement
 
-    @property
-    def data(self) -> dict[str, Any]:
-        return {
-            "order_id": self.order_id,
-            "qty": self.qty,
-            "previous_batches": _parts(self.previous_batches),
-        }
+    def placements(self) -> dict[str, Any]:
+        return {"previous_batches": _parts(self.previous_batches)}
 
 
 @dataclass(frozen=True)
@@ -169,13 +163,8 @@ class LineDeallocated(LineEvent):
     type: ClassVar[str] = "line_deallocated"
     previous_batches: Placement
 
-    @property
-    def data(self) -> dict[str, Any]:
-        return {
-            "order_id": self.order_id,
-            "qty": self.qty,
-            "previous_batches": _parts(self.previous_batches),
-        }
+    def placements(self) -> dict[str, Any]:
+        return {"previous_batches": _parts(self.previous_batches)}
 
 
 #: Every event type, by its SPEC name.
