@@ -7,7 +7,6 @@ exception handler and the commands translate them for their audience.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -387,12 +386,9 @@ def allocate_many(
     uow = uow or DjangoUnitOfWork()
 
     def use_case() -> list[LineOutcome]:
-        wanted: dict[str, set[str]] = defaultdict(set)
-        for line in lines:
-            wanted[line.sku].add(line.order_id)
         outcomes = []
         with uow:
-            products = uow.products.get_many(wanted)
+            products = uow.products.get_many(lines)
             for line in lines:
                 product = products.get(line.sku)
                 try:

@@ -129,6 +129,10 @@ class Batch:
         return tuple((value is not None, value) for value in _preference_values(self))
 
 
+def _preference_key(batch: Batch) -> tuple[tuple[bool, object], ...]:
+    return batch.preference_key
+
+
 @dataclass(eq=False)
 class Allocation:
     """A recorded order line and where it ships from.
@@ -240,7 +244,7 @@ class Product:
 
     def _preference_order(self) -> list[Batch]:
         if self._ordered is None:
-            self._ordered = sorted(self._batches.values(), key=lambda b: b.preference_key)
+            self._ordered = sorted(self._batches.values(), key=_preference_key)
         return self._ordered
 
     @property
@@ -488,6 +492,52 @@ class Product:
                 served.append(allocation)
                 self._allocated(allocation, previous_status=LineStatus.BACKORDERED.value)
         return served
+
+
+@dataclass(frozen=True)
+class Demand:
+    """What new lines of one SKU ask for: their units in all, and the largest line's."""
+
+    units: int
+    largest: int
+
+    @classmethod
+    def per_sku(cls, lines: Iterable[OrderLine]) -> dict[str, Demand]:
+        units: dict[str, int] = {}
+        largest: dict[str, int] = {}
+        for line in lines:
+            units[line.sku] = units.get(line.sku, 0) + line.qty
+            largest[line.sku] = max(largest.get(line.sku, 0), line.qty)
+        return {sku: cls(units[sku], largest[sku]) for sku in units}
+
+    def spare(self, batch: Batch) -> int:
+        """The units ``batch`` holds beyond ``largest - 1``: what lines must take
+        from it before no line of this demand finds it covering."""
+        return max(batch.available_quantity - (self.largest - 1), 0)
+
+
+def deciding_batches(batches: Iterable[Batch], demand: Demand) -> list[Batch]:
+    """The batches that decide where new lines of ``demand`` go, one after another.
+
+    Rules 1-4 look at a SKU's batches with stock in preference order. Take
+    them until their ``demand.spare`` adds up to ``demand.units`` (all of
+    them if it never does). Then, when a line of this demand comes, one of
+    the taken batches still covers it whole: for none to, each would have to
+    be down to ``largest - 1`` units or fewer, so the lines before would have
+    taken at least ``units`` from them, yet they took at most ``units`` minus
+    this line's qty. So the first batch that covers it is among them: no line
+    is split beyond them, none is out of stock, and a ``Product`` holding
+    these batches (and any others) places every line as with all of the
+    SKU's batches. A bulk run need not load the thousand batches with stock a
+    SKU may have.
+    """
+    ordered = sorted((b for b in batches if b.available_quantity > 0), key=_preference_key)
+    spare = 0
+    for position, batch in enumerate(ordered):
+        spare += demand.spare(batch)
+        if spare >= demand.units:
+            return ordered[: position + 1]
+    return ordered
 
 
 def batch_rows_move_lines(*, backorders_waiting: bool, lowered_below_allocated: bool) -> bool:

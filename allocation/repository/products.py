@@ -32,7 +32,8 @@ import abc
 import contextlib
 import json
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import NamedTuple
@@ -46,7 +47,7 @@ from allocation import models as orm
 from allocation.db import prepared
 from domain.events import Event
 from domain.exceptions import DuplicateBatch
-from domain.model import Allocation, Batch, LineStatus, OrderLine, Part, Product
+from domain.model import Allocation, Batch, Demand, LineStatus, OrderLine, Part, Product
 
 SOURCES = ("api", "admin", "cli", "migration")
 
@@ -175,10 +176,14 @@ class AbstractProductRepository(abc.ABC):
         """
 
     @abc.abstractmethod
-    def get_many(self, order_ids_by_sku: Mapping[str, Collection[str]]) -> dict[str, Product]:
-        """Lock the SKUs in sorted order and load each with the lines of these order ids.
+    def get_many(self, lines: Iterable[OrderLine]) -> dict[str, Product]:
+        """Lock the lines' SKUs in sorted order and load each for allocating its lines.
 
-        For allocating many lines at once; SKUs that do not exist are left out.
+        For allocating many lines at once, in the order given: each product
+        holds the lines already recorded for these (order_id, sku) and at
+        least the batches that decide where its new lines go
+        (``domain.model.deciding_batches`` of the SKU's ``Demand``).
+        SKUs that do not exist are left out.
         """
 
     @abc.abstractmethod
@@ -300,21 +305,45 @@ _ORDER_SQL = """
     FROM {product} p
     WHERE p.sku {skus} AND EXISTS (SELECT 1 FROM {batch} x WHERE x.sku = p.sku)
 """
-# PostgreSQL, for allocating many lines: several SKUs' batches with stock or
-# held by the wanted lines, those lines (one row per part), and which SKUs
-# have any batch, in one statement; the wanted (order_id, sku) pairs and the
-# SKUs come as arrays. Batches first, as above.
+# PostgreSQL, for allocating many lines: for each SKU the batches that decide
+# where its wanted lines go (``domain.model.deciding_batches``: those with
+# stock in preference order until their spare units, ``Demand.spare``, add up
+# to the demand) and those the wanted lines hold parts on, those lines (one
+# row per part), and which SKUs have any batch, in one statement; the wanted
+# (order_id, sku) pairs, the SKUs and their demands come as arrays. A SKU may
+# have a thousand batches with stock: the database ranks them and sends the
+# few that decide. Batches first, as above.
 _MANY_SQL = f"""
     WITH wanted AS MATERIALIZED (
         SELECT l.id, l.sku, l.order_id, l.qty, l.requested_at, l.allocated_at
         FROM unnest(%s::text[], %s::text[]) AS w (order_id, sku)
         JOIN {_LINE} l ON l.order_id = w.order_id AND l.sku = w.sku
+    ), with_stock AS MATERIALIZED (
+        SELECT b.sku, b.id, b.reference, b.purchased_quantity, b.allocated_quantity, b.eta,
+               b.created_at, d.units,
+               row_number() OVER in_order AS position,
+               sum(greatest(b.purchased_quantity - b.allocated_quantity - (d.largest - 1), 0))
+                   OVER in_order AS spare
+        FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS d (sku, units, largest)
+        JOIN {_BATCH} b ON b.sku = d.sku
+        WHERE b.allocated_quantity < b.purchased_quantity
+        WINDOW in_order AS (PARTITION BY b.sku ORDER BY {orm.preference_order_sql("b.")}
+                            ROWS UNBOUNDED PRECEDING)
+    ), cut AS (
+        SELECT sku, min(position) AS last FROM with_stock WHERE spare >= units GROUP BY sku
+    ), deciding AS MATERIALIZED (
+        SELECT s.* FROM with_stock s LEFT JOIN cut c ON c.sku = s.sku
+        WHERE c.last IS NULL OR s.position <= c.last
     )
     SELECT 'b', sku, id, reference, purchased_quantity, allocated_quantity, eta, created_at,
            created_at, reference
+    FROM deciding
+    UNION ALL
+    SELECT 'b', sku, id, reference, purchased_quantity, allocated_quantity, eta, created_at,
+           created_at, reference
     FROM {_BATCH}
-    WHERE sku = ANY(%s) AND (allocated_quantity < purchased_quantity OR id IN (
-        SELECT a.batch_id FROM {_PART} a JOIN wanted l ON l.id = a.line_id))
+    WHERE id IN (SELECT a.batch_id FROM {_PART} a JOIN wanted l ON l.id = a.line_id)
+      AND id NOT IN (SELECT id FROM deciding)
     UNION ALL
     SELECT 'l', l.sku, l.id, l.order_id, l.qty, a.qty, NULL, l.requested_at, l.allocated_at,
            b.reference
@@ -623,22 +652,35 @@ class DjangoProductRepository(AbstractProductRepository):
         self.locked.update(found)
         return found
 
-    def get_many(self, order_ids_by_sku: Mapping[str, Collection[str]]) -> dict[str, Product]:
-        """Lock and load several SKUs for allocating these order ids; unknown SKUs are left out.
+    def get_many(self, lines: Iterable[OrderLine]) -> dict[str, Product]:
+        """Lock and load the lines' SKUs for allocating them; unknown SKUs are left out.
 
         For bulk allocation: one lock query takes the SKUs' rows in sorted
         order (so two bulk runs, or a bulk run and requests, never deadlock),
-        then one statement loads them all on PostgreSQL (``_MANY_SQL``); on
-        SQLite each SKU loads as ``get`` would, with all of its order ids.
+        then one statement loads them all on PostgreSQL (``_MANY_SQL``, only
+        the deciding batches); on SQLite each SKU loads as ``get`` would,
+        with all of its order ids and every batch with stock.
         """
-        found = self._lock_sorted(order_ids_by_sku)
+        lines = list(lines)
+        order_ids: dict[str, set[str]] = defaultdict(set)
+        for line in lines:
+            order_ids[line.sku].add(line.order_id)
+        found = self._lock_sorted(order_ids)
         if connection.vendor != "postgresql":
-            return {sku: self._load(sku, order_ids=order_ids_by_sku[sku]) for sku in found}
+            return {sku: self._load(sku, order_ids=order_ids[sku]) for sku in found}
         if not found:
             return {}
         # PostgreSQL: every SKU in one statement, as for an order.
-        pairs = [(order_id, sku) for sku in found for order_id in order_ids_by_sku[sku]]
-        params = [[p[0] for p in pairs], [p[1] for p in pairs], found, found]
+        demands = Demand.per_sku(lines)
+        pairs = [(order_id, sku) for sku in found for order_id in order_ids[sku]]
+        params = [
+            [p[0] for p in pairs],
+            [p[1] for p in pairs],
+            found,
+            [demands[sku].units for sku in found],
+            [demands[sku].largest for sku in found],
+            found,
+        ]
         with self._cursor() as cursor:
             cursor.execute(*prepared(_MANY_SQL, params))
             rows = cursor.fetchall()

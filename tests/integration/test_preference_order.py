@@ -16,7 +16,7 @@ from allocation import selectors
 from allocation.admin.batches import BatchAdmin
 from allocation.api.views import BatchViewSet
 from allocation.repository import DjangoProductRepository
-from domain.model import Batch, BatchStatus
+from domain.model import Batch, BatchStatus, OrderLine
 from tests.factories import AllocationRowFactory, BatchRowFactory, OrderLineRowFactory, tick
 
 pytestmark = pytest.mark.django_db
@@ -140,7 +140,7 @@ def test_the_repository_loads_a_lines_parts_in_preference_order(split_line, load
         if load == "for_the_line":
             product = repository.get("S", order_id=split_line)
         else:
-            product = repository.get_many({"S": [split_line]})["S"]
+            product = repository.get_many([OrderLine(split_line, "S", 9)])["S"]
 
     allocation = product.allocation(split_line)
     assert [part.batch_reference for part in allocation.parts] == EXPECTED_S

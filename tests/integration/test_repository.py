@@ -1,15 +1,18 @@
 """The repository against a real database: round trips and what it loads."""
 
+import uuid
 from datetime import date
 
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from allocation import models as orm
 from allocation import services
 from allocation.repository import DjangoProductRepository
-from domain.model import LineStatus, OrderLine, Part
+from domain.model import Demand, LineStatus, OrderLine, Part, deciding_batches
 from tests.factories import tick
 
 pytestmark = pytest.mark.django_db
@@ -59,6 +62,68 @@ def test_used_up_batches_and_their_lines_are_not_loaded():
         _, product = load("CUP", order_id="today")
     assert [b.reference for b in product.batches] == ["new"]
     assert product.allocations == []
+
+
+def test_loading_for_many_lines_brings_the_batches_that_decide_and_the_lines_own():
+    services.add_batch(reference="b-used", sku="MUG", purchased_quantity=2)
+    services.allocate(order_id="o-old", sku="MUG", qty=2)
+    services.add_batch(reference="b-small", sku="MUG", purchased_quantity=3)
+    services.add_batch(reference="b-mid", sku="MUG", purchased_quantity=10)
+    services.add_batch(reference="b-late", sku="MUG", purchased_quantity=50)
+    services.add_batch(reference="b-ship", sku="MUG", purchased_quantity=100, eta=date(2027, 1, 1))
+    lines = [OrderLine("o-old", "MUG", 2), OrderLine("o-a", "MUG", 3), OrderLine("o-b", "MUG", 4)]
+
+    with transaction.atomic():
+        product = DjangoProductRepository().get_many(lines)["MUG"]
+    loaded = [b.reference for b in product.batches]
+    if connection.vendor == "postgresql":
+        # 9 units, lines of up to 4: b-small's 3 are no spare, b-mid has 7,
+        # b-late takes it past 9 (domain.model.deciding_batches); o-old's
+        # own batch comes along.
+        assert loaded == ["b-used", "b-small", "b-mid", "b-late"]
+    else:
+        # SQLite loads every batch with stock, as ``get`` does: more, same outcome.
+        assert loaded == ["b-used", "b-small", "b-mid", "b-late", "b-ship"]
+    assert [a.order_id for a in product.allocations] == ["o-old"]
+
+    with transaction.atomic():
+        product = DjangoProductRepository().get_many([OrderLine("o-c", "MUG", 200)])["MUG"]
+    # Lines of 200: no batch has a spare unit, every batch with stock decides.
+    assert [b.reference for b in product.batches] == ["b-small", "b-mid", "b-late", "b-ship"]
+
+    outcomes = services.allocate_many(lines=[*lines, OrderLine("o-c", "MUG", 200)])
+    assert [(o.outcome, o.allocation.parts if o.allocation else None) for o in outcomes] == [
+        ("already_allocated", [Part("b-used", 2)]),
+        ("allocated", [Part("b-small", 3)]),
+        ("allocated", [Part("b-mid", 4)]),
+        ("out_of_stock", None),
+    ]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    specs=st.lists(
+        st.tuples(st.integers(1, 12), st.booleans(), st.integers(0, 3)), min_size=1, max_size=8
+    ),
+    quantities=st.lists(st.integers(1, 10), min_size=1, max_size=6),
+)
+def test_the_batches_loaded_for_many_lines_are_the_domains_deciding_batches(specs, quantities):
+    sku = f"H-{uuid.uuid4().hex[:12]}"
+    for n, (qty, inbound, day) in enumerate(specs):
+        eta = date(2027, 1, 1 + day) if inbound else None
+        services.add_batch(reference=f"{sku}-{n}", sku=sku, purchased_quantity=qty, eta=eta)
+    services.allocate(order_id="first", sku=sku, qty=1)
+    lines = [OrderLine(f"o{n}", sku, qty) for n, qty in enumerate(quantities)]
+
+    with transaction.atomic():
+        product = DjangoProductRepository().get_many(lines)[sku]
+        every = DjangoProductRepository().get(sku).batches
+    deciding = deciding_batches(every, Demand.per_sku(lines)[sku])
+    loaded = [b.reference for b in product.batches]
+    if connection.vendor == "postgresql":
+        assert loaded == [b.reference for b in deciding]
+    else:
+        assert loaded == [b.reference for b in every if b.available_quantity > 0]
 
 
 def test_flush_writes_only_the_difference_and_twice_is_harmless():

@@ -10,7 +10,7 @@ use case returned keep their identity).
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime, timedelta
 
 from allocation.repository import (
@@ -23,7 +23,7 @@ from allocation.repository import (
 from allocation.unit_of_work import AbstractUnitOfWork
 from domain import events
 from domain.events import Event
-from domain.model import Batch, LineStatus, Product
+from domain.model import Batch, LineStatus, OrderLine, Product
 
 
 class FakeProductRepository(AbstractProductRepository):
@@ -50,8 +50,8 @@ class FakeProductRepository(AbstractProductRepository):
         found = {sku: self._hand_out(sku) for sku in sorted(skus)}
         return {sku: product for sku, product in found.items() if product is not None}
 
-    def get_many(self, order_ids_by_sku: Mapping[str, Collection[str]]) -> dict[str, Product]:
-        found = {sku: self._hand_out(sku) for sku in sorted(order_ids_by_sku)}
+    def get_many(self, lines: Iterable[OrderLine]) -> dict[str, Product]:
+        found = {sku: self._hand_out(sku) for sku in sorted({line.sku for line in lines})}
         return {sku: product for sku, product in found.items() if product is not None}
 
     def get_for_load(self, sku: str, references: Collection[str], *, now: datetime) -> Product:

@@ -7,12 +7,22 @@ outcome against the rules, and checks every invariant after every step.
 
 from datetime import date
 
-from hypothesis import settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from domain.exceptions import InvalidSku, LineConflict, OutOfStock
-from domain.model import Allocation, Batch, LineStatus, OrderLine, Part, Product, StockChange
+from domain.model import (
+    Allocation,
+    Batch,
+    Demand,
+    LineStatus,
+    OrderLine,
+    Part,
+    Product,
+    StockChange,
+    deciding_batches,
+)
 from tests.factories import tick
 
 SKU = "RED-CHAIR"
@@ -234,3 +244,105 @@ class ProductMachine(RuleBasedStateMachine):
 
 ProductMachine.TestCase.settings = settings(max_examples=200, stateful_step_count=30, deadline=None)
 TestProductInvariants = ProductMachine.TestCase
+
+
+# -- deciding_batches: the partial view a bulk allocation loads ---------------
+
+batch_specs = st.lists(
+    st.tuples(st.integers(0, 12), st.integers(0, 12), etas, st.integers(0, 5)),
+    max_size=10,
+)
+
+
+def batches_from(specs) -> list[Batch]:
+    """Fresh batches from (purchased, allocated, eta, created) specs, allocated capped."""
+    return [
+        Batch(
+            f"b{n}",
+            SKU,
+            purchased,
+            eta,
+            created_at=tick(created),
+            allocated_quantity=min(allocated, purchased),
+        )
+        for n, (purchased, allocated, eta, created) in enumerate(specs)
+    ]
+
+
+def outcomes(product: Product, lines: list[OrderLine]) -> list[object]:
+    """Each line's placement, or the refusal it got, in the order given."""
+    result: list[object] = []
+    for n, line in enumerate(lines):
+        try:
+            allocation, created = product.allocate(line, now=tick(100 + n))
+        except (InvalidSku, OutOfStock, LineConflict) as refused:
+            result.append(refused.code)
+        else:
+            result.append((created, list(allocation.parts)))
+    return result
+
+
+@settings(max_examples=400, deadline=None)
+# The bound is tight: with one spare unit more per batch, b0 and b1 (3 + 1 >= 4)
+# would seem enough, and o1 would be split over them instead of going whole to b2.
+@example(
+    specs=[(3, 0, None, 0), (1, 0, None, 1), (10, 0, None, 2)],
+    lines=[("o0", 2), ("o1", 2)],
+    extra=[],
+)
+@given(
+    specs=batch_specs,
+    lines=st.lists(st.tuples(order_ids, line_quantities), max_size=8),
+    extra=st.lists(st.integers(0, 9), max_size=3),
+)
+def test_the_deciding_batches_place_every_line_as_all_batches_do(specs, lines, extra):
+    order_lines = [OrderLine(order_id, SKU, qty) for order_id, qty in lines]
+    demand = Demand.per_sku(order_lines).get(SKU, Demand(0, 1))
+    every = batches_from(specs)
+    deciding = deciding_batches(batches_from(specs), demand)
+    # Any further batches may come along (a line's own batches, say): same outcome.
+    chosen = {b.reference for b in deciding}
+    more = [
+        b
+        for b in batches_from(specs)
+        if b.reference not in chosen and int(b.reference[1:]) in extra
+    ]
+
+    # The adapter says whether the SKU has batches at all, loaded or not.
+    partial = Product(SKU, deciding + more, has_batches=bool(every))
+    assert outcomes(partial, order_lines) == outcomes(Product(SKU, every), order_lines)
+
+
+def test_the_deciding_batches_end_where_their_spare_units_cover_the_demand():
+    in_stock_old = Batch("a", SKU, 5, created_at=tick(1))
+    used_up = Batch("b", SKU, 4, created_at=tick(2), allocated_quantity=4)
+    in_stock_big = Batch("c", SKU, 20, created_at=tick(3))
+    inbound = Batch("d", SKU, 50, date(2027, 1, 1), created_at=tick(0))
+    batches = [inbound, in_stock_big, used_up, in_stock_old]
+
+    # Lines of 1 unit: every unit is spare.
+    assert deciding_batches(batches, Demand(units=5, largest=1)) == [in_stock_old]
+    assert deciding_batches(batches, Demand(units=6, largest=1)) == [in_stock_old, in_stock_big]
+    # Lines of up to 3 units: a batch's last 2 units may be too few for one.
+    assert deciding_batches(batches, Demand(units=3, largest=3)) == [in_stock_old]
+    assert deciding_batches(batches, Demand(units=4, largest=3)) == [in_stock_old, in_stock_big]
+    assert deciding_batches(batches, Demand(units=21, largest=3)) == [in_stock_old, in_stock_big]
+    assert deciding_batches(batches, Demand(units=22, largest=3)) == [
+        in_stock_old,
+        in_stock_big,
+        inbound,
+    ]
+    # Never enough: every batch with stock decides (a split, or out of stock).
+    assert deciding_batches(batches, Demand(units=200, largest=3)) == [
+        in_stock_old,
+        in_stock_big,
+        inbound,
+    ]
+    assert deciding_batches([used_up], Demand(units=1, largest=1)) == []
+
+
+def test_demand_per_sku_adds_up_the_units_and_keeps_the_largest_line():
+    lines = [OrderLine("o1", "A", 3), OrderLine("o2", "B", 1), OrderLine("o3", "A", 7)]
+    assert Demand.per_sku(lines) == {"A": Demand(units=10, largest=7), "B": Demand(1, 1)}
+    assert Demand(units=10, largest=7).spare(Batch("x", "A", 9, created_at=tick(1))) == 3
+    assert Demand(units=10, largest=7).spare(Batch("x", "A", 5, created_at=tick(1))) == 0
