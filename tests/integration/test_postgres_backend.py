@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from allocation import services
 from allocation.db import prepared
 
 pytestmark = [
@@ -109,3 +110,35 @@ def test_prepared_statements_survive_a_rolled_back_transaction():
         cursor.execute(*prepared(sql, [21]))
         assert cursor.fetchone() == (42,)
     assert prepared(sql, [1])[0] == name
+
+
+def test_a_connection_plans_each_prepared_statement_once_even_the_allocation_write():
+    services.add_batch(reference="b-plan", sku="PLAN", purchased_quantity=100)
+    connection.close()
+    for n in range(8):
+        services.allocate(order_id=f"o-{n}", sku="PLAN", qty=1)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone() == ("force_generic_plan",)
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE %s",
+            ["%INSERT INTO allocation_orderline%"],
+        )
+        # Left to itself PostgreSQL chose a custom plan, re-planned, every time.
+        assert cursor.fetchall() == [(8, 0)]
+
+
+def test_without_prepared_statements_a_connection_keeps_the_servers_plan_cache_mode():
+    """Behind a pooler in transaction mode: no session state of ours at all."""
+    connection.close()
+    before = connection.settings_dict["PREPARED_STATEMENTS"]
+    connection.settings_dict["PREPARED_STATEMENTS"] = False
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW plan_cache_mode")
+            assert cursor.fetchone() == ("auto",)
+    finally:
+        connection.settings_dict["PREPARED_STATEMENTS"] = before
+        connection.close()

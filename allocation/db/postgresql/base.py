@@ -16,7 +16,12 @@ It also keeps prepared statements (``prepare``): the few statements every
 allocation runs are planned once per connection instead of once per request.
 For simple statements PostgreSQL spends longer planning than executing them.
 Prepared statements belong to the connection (a transaction's rollback keeps
-them); a new connection starts with none. They need a session of its own on
+them); a new connection starts with none. Such a connection also plans them
+once for all (``plan_cache_mode = force_generic_plan``): left to itself,
+PostgreSQL re-plans the write of an allocation, a statement of several
+data-modifying CTEs whose arrays it cannot size, on every execution, which
+cost more than executing it. Every prepared statement here looks rows up by
+key (a SKU, an id, a token), so one plan serves every value. They need a session of its own on
 the server: a direct connection or session pooling, not a pooler in
 transaction mode that hands the session to someone else between transactions.
 """
@@ -30,6 +35,8 @@ from django.db.backends.postgresql import base
 
 _names = itertools.count(1)
 _PLACEHOLDER = re.compile(r"%s")
+#: Plan each prepared statement once per connection (see the module).
+GENERIC_PLANS = "SET plan_cache_mode = force_generic_plan"
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -42,6 +49,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
         except (OSError, ValueError):
             return False
         return not readable
+
+    def init_connection_state(self) -> None:
+        super().init_connection_state()
+        if self.settings_dict.get("PREPARED_STATEMENTS", True):
+            with self.connection.cursor() as cursor:
+                cursor.execute(GENERIC_PLANS)
+            if not self.get_autocommit():
+                self.connection.commit()
 
     def get_new_connection(self, conn_params):
         self.prepared_statements: dict[str, str] = {}
