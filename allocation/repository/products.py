@@ -387,16 +387,26 @@ _RESERVE_SQL = f"""reserve AS MATERIALIZED (
 # the reservation (the join makes each row wait for it); each SKU's sku_seq
 # goes on from its last one (the statement's snapshot holds every earlier
 # event of the SKU: its lock is held) plus the event's rank in the batch.
+_EVENT_VALUES_SQL = f"""event_rows AS MATERIALIZED (
+        SELECT * FROM unnest(%s::text[], %s::text[], %s::integer[], %s::text[], %s::text[])
+            WITH ORDINALITY AS v (type, sku, nth, order_id, data, ord)
+    ), event_last AS MATERIALIZED (
+        SELECT s.sku, (SELECT COALESCE(MAX(e.sku_seq), 0) FROM {_EVENT} e
+                       WHERE e.sku = s.sku COLLATE "C") AS seq
+        FROM (SELECT DISTINCT sku FROM event_rows) s
+    )"""  # noqa: S608 - names from model metadata
+# Each SKU's last sku_seq is read once (a thousand events of one SKU in a
+# statement would otherwise each step over the ones this statement inserted
+# before it); ids are taken in the events' order (PostgreSQL evaluates
+# nextval() after the ORDER BY), after the reservation.
 _INSERT_EVENTS_SQL = f"""
         INSERT INTO {_EVENT} (id, {_EVENT_COLUMNS})
-        SELECT nextval('{EVENT_ID_SEQUENCE}'), v.type, v.sku,
-               (SELECT COALESCE(MAX(e.sku_seq), 0) FROM {_EVENT} e
-                WHERE e.sku = v.sku COLLATE "C") + v.nth,
+        SELECT nextval('{EVENT_ID_SEQUENCE}'), v.type, v.sku, last.seq + v.nth,
                %s, %s, %s, %s, v.order_id, v.data::jsonb
-        FROM reserve, unnest(%s::text[], %s::text[], %s::integer[], %s::text[], %s::text[])
-            AS v (type, sku, nth, order_id, data)
+        FROM reserve, event_rows v JOIN event_last last ON last.sku = v.sku
+        ORDER BY v.ord
 """  # noqa: S608 - names from model metadata
-_WRITE_EVENTS_SQL = f"WITH {_RESERVE_SQL} {_INSERT_EVENTS_SQL}"
+_WRITE_EVENTS_SQL = f"WITH {_RESERVE_SQL}, {_EVENT_VALUES_SQL} {_INSERT_EVENTS_SQL}"
 # SQLite: writers hold the database's one write lock until they commit, so
 # ids (AUTOINCREMENT) commit in order as they are. The SELECT reads the table
 # it inserts into, so SQLite computes every row (each SKU's last sku_seq
@@ -430,7 +440,7 @@ _WRITE_NEW_LINE_SQL = f"""
         FROM unnest(%s::bigint[], %s::integer[], %s::integer[], %s::date[])
             AS v (id, purchased, allocated, eta)
         WHERE b.id = v.id
-    ), {_RESERVE_SQL}, events AS ({_INSERT_EVENTS_SQL})
+    ), {_RESERVE_SQL}, {_EVENT_VALUES_SQL}, events AS ({_INSERT_EVENTS_SQL})
     SELECT id FROM line
 """  # noqa: S608 - names from model metadata
 # PostgreSQL: several new lines (an order's, a bulk group's), their parts,
@@ -455,7 +465,7 @@ _WRITE_NEW_LINES_SQL = f"""
         FROM unnest(%s::bigint[], %s::integer[], %s::integer[], %s::date[])
             AS v (id, purchased, allocated, eta)
         WHERE b.id = v.id
-    ), {_RESERVE_SQL}, events AS ({_INSERT_EVENTS_SQL})
+    ), {_RESERVE_SQL}, {_EVENT_VALUES_SQL}, events AS ({_INSERT_EVENTS_SQL})
     SELECT id, order_id, sku FROM line
 """  # noqa: S608 - names from model metadata
 _UPDATE_BATCH_SQL = (
@@ -958,7 +968,7 @@ class DjangoProductRepository(AbstractProductRepository):
                 # Ranks restart with each statement: it sees the ones before.
                 chunk = events[start : start + size]
                 if vendor == "postgresql":
-                    cursor.execute(*prepared(_WRITE_EVENTS_SQL, [*stamp, *_event_columns(chunk)]))
+                    cursor.execute(*prepared(_WRITE_EVENTS_SQL, [*_event_columns(chunk), *stamp]))
                 else:
                     rows = _event_rows(chunk)
                     sql = _SQLITE_EVENTS_SQL.format(rows=", ".join([_SQLITE_EVENT_ROW] * len(rows)))
@@ -1124,7 +1134,7 @@ class DjangoProductRepository(AbstractProductRepository):
                 [ids[part.batch_reference] for _a, part in parts],
                 [part.qty for _a, part in parts],
             ]
-        params += [*batch_columns, *self._stamp(), *_event_columns(events)]
+        params += [*batch_columns, *_event_columns(events), *self._stamp()]
         with self._cursor() as cursor:
             cursor.execute(*prepared(sql, params))
             if len(lines) == 1:

@@ -242,6 +242,29 @@ def test_allocate_orders_records_one_event_per_new_line_with_the_actor(tmp_path)
     assert replay_differences() == []
 
 
+def test_allocate_orders_events_of_a_sku_go_on_in_file_order_in_id_and_sku_seq(tmp_path):
+    services.add_batch(reference="r1", sku="RED", purchased_quantity=100)
+    services.add_batch(reference="b1", sku="BLUE", purchased_quantity=100)
+    before = orm.Event.objects.count()
+    rows = [f"o{n},{'RED' if n % 3 else 'BLUE'},1" for n in range(30)]
+
+    run(
+        "allocate_orders",
+        write(tmp_path, "o.csv", csv_text(ORDERS, *rows)),
+        report=str(tmp_path / "report.csv"),
+    )
+
+    new = feed()[before:]
+    for sku in ("RED", "BLUE"):
+        mine = [e for e in new if e["sku"] == sku]
+        # One statement writes them all: ids, sku_seq and file order agree.
+        assert [e["sku_seq"] for e in mine] == list(range(2, 2 + len(mine)))
+        assert [e["order_id"] for e in mine] == [
+            f"o{n}" for n in range(30) if (sku == "RED") == bool(n % 3)
+        ]
+    assert replay_differences() == []
+
+
 @pytest.mark.parametrize("actor", ["", "   ", "x" * 151])
 def test_a_bad_actor_is_refused_before_anything_is_read(tmp_path, actor):
     path = write(tmp_path, "b.csv", csv_text(BATCHES, "n1,RED,5,"))
