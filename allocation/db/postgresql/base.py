@@ -16,14 +16,15 @@ It also keeps prepared statements (``prepare``): the few statements every
 allocation runs are planned once per connection instead of once per request.
 For simple statements PostgreSQL spends longer planning than executing them.
 Prepared statements belong to the connection (a transaction's rollback keeps
-them); a new connection starts with none. Such a connection also plans them
-once for all (``plan_cache_mode = force_generic_plan``): left to itself,
-PostgreSQL re-plans the write of an allocation, a statement of several
-data-modifying CTEs whose arrays it cannot size, on every execution, which
-cost more than executing it. Every prepared statement here looks rows up by
-key (a SKU, an id, a token), so one plan serves every value. They need a session of its own on
-the server: a direct connection or session pooling, not a pooler in
-transaction mode that hands the session to someone else between transactions.
+them); a new connection starts with none. Such a connection also plans each
+of them once (``plan_cache_mode = force_generic_plan``): left to itself,
+PostgreSQL re-planned the write of an allocation, a statement of several
+data-modifying CTEs whose arrays it cannot size, on every execution, and the
+planning cost more than the execution. Every prepared statement here finds
+its rows by key (a SKU, ids, a token), so one plan serves every value.
+Prepared statements need a session of their own on the server: a direct
+connection or session pooling, not a pooler in transaction mode that hands
+the session to someone else between transactions.
 """
 
 import itertools
