@@ -104,13 +104,10 @@ class Batch(models.Model):
         indexes = [
             # Preference order within a SKU (lists, pick lists).
             models.Index(fields=["product", *PREFERENCE_ORDER], name="batch_preference_idx"),
-            # The hot path: a SKU's batches that still have stock. Partial, so
-            # it stays small however many used-up batches history leaves behind.
-            models.Index(
-                fields=["product"],
-                condition=Q(allocated_quantity__lt=F("purchased_quantity")),
-                name="batch_with_stock_idx",
-            ),
+            # The hot path's index, batch_with_stock_idx (a SKU's batches that
+            # still have stock, in preference order), is created by migration
+            # 0008 in SQL: its eta is NULLS FIRST, which PostgreSQL needs said
+            # and SQLite cannot parse in an index (it puts NULL first anyway).
         ]
 
     def __str__(self) -> str:
@@ -179,8 +176,11 @@ class OrderLine(models.Model):
     STATUS_CHOICES = [(s.value, s.value.replace("_", " ")) for s in LineStatus]
 
     order_id = IdentifierField()
+    # Indexed by orderline_sku_idx below, not by the field: on PostgreSQL a
+    # field index on a varchar adds a second (varchar_pattern_ops) index that
+    # a "C" column does not need, and every insert would pay for it.
     product = models.ForeignKey(
-        Product, on_delete=models.PROTECT, db_column="sku", related_name="lines"
+        Product, on_delete=models.PROTECT, db_column="sku", related_name="lines", db_index=False
     )
     qty = models.IntegerField()
     status = models.CharField(max_length=16, choices=STATUS_CHOICES)
@@ -199,6 +199,8 @@ class OrderLine(models.Model):
             ),
         ]
         indexes = [
+            # A SKU's lines (lists, the admin, loading a SKU's backorders).
+            models.Index(fields=["product"], name="orderline_sku_idx"),
             # Backorders of a SKU in request order (rule 9); partial, so small.
             models.Index(
                 "product",
@@ -219,7 +221,10 @@ class OrderLine(models.Model):
 class Allocation(models.Model):
     """A part of a line held on one batch (the parts of a line add up to its qty)."""
 
-    line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="parts")
+    # No index of its own: allocation_unique_line_batch starts with the line.
+    line = models.ForeignKey(
+        OrderLine, on_delete=models.CASCADE, related_name="parts", db_index=False
+    )
     batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="parts")
     qty = models.IntegerField()
 

@@ -318,22 +318,30 @@ _MANY_SQL = f"""
         SELECT l.id, l.sku, l.order_id, l.qty, l.requested_at, l.allocated_at
         FROM unnest(%s::text[], %s::text[]) AS w (order_id, sku)
         JOIN {_LINE} l ON l.order_id = w.order_id AND l.sku = w.sku
-    ), with_stock AS MATERIALIZED (
-        SELECT b.sku, b.id, b.reference, b.purchased_quantity, b.allocated_quantity, b.eta,
-               b.created_at, d.units,
-               row_number() OVER in_order AS position,
-               sum(greatest(b.purchased_quantity - b.allocated_quantity - (d.largest - 1), 0))
-                   OVER in_order AS spare
-        FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS d (sku, units, largest)
-        JOIN {_BATCH} b ON b.sku = d.sku
-        WHERE b.allocated_quantity < b.purchased_quantity
-        WINDOW in_order AS (PARTITION BY b.sku ORDER BY {orm.preference_order_sql("b.")}
-                            ROWS UNBOUNDED PRECEDING)
-    ), cut AS (
-        SELECT sku, min(position) AS last FROM with_stock WHERE spare >= units GROUP BY sku
     ), deciding AS MATERIALIZED (
-        SELECT s.* FROM with_stock s LEFT JOIN cut c ON c.sku = s.sku
-        WHERE c.last IS NULL OR s.position <= c.last
+        SELECT b.sku, b.id, b.reference, b.purchased_quantity, b.allocated_quantity, b.eta,
+               b.created_at
+        FROM unnest(%s::text[], %s::bigint[], %s::integer[]) AS d (sku, units, largest)
+        CROSS JOIN LATERAL (
+            -- The SKU's batches with stock, walked in preference order along
+            -- batch_with_stock_idx (no sort): each one's position and the
+            -- spare units up to it, then the first position where they cover
+            -- the demand (none: every batch decides).
+            SELECT ranked.id, ranked.position,
+                   min(ranked.position) FILTER (WHERE ranked.spare >= d.units) OVER () AS last
+            FROM (
+                SELECT s.id,
+                       row_number() OVER in_order AS position,
+                       sum(greatest(s.purchased_quantity - s.allocated_quantity
+                                    - (d.largest - 1), 0)) OVER in_order AS spare
+                FROM {_BATCH} s
+                WHERE s.sku = d.sku AND s.allocated_quantity < s.purchased_quantity
+                WINDOW in_order AS (ORDER BY {orm.preference_order_sql("s.")}
+                                    ROWS UNBOUNDED PRECEDING)
+            ) ranked
+        ) r
+        JOIN {_BATCH} b ON b.id = r.id
+        WHERE r.last IS NULL OR r.position <= r.last
     )
     SELECT 'b', sku, id, reference, purchased_quantity, allocated_quantity, eta, created_at,
            created_at, reference

@@ -16,7 +16,7 @@ from allocation import selectors
 from allocation.admin.batches import BatchAdmin
 from allocation.api.views import BatchViewSet
 from allocation.repository import DjangoProductRepository
-from domain.model import Batch, BatchStatus, OrderLine
+from domain.model import PREFERENCE_ORDER, Batch, BatchStatus, OrderLine
 from tests.factories import AllocationRowFactory, BatchRowFactory, OrderLineRowFactory, tick
 
 pytestmark = pytest.mark.django_db
@@ -156,3 +156,44 @@ def test_in_stock_means_no_eta_in_every_filter(batches):
         reference: BatchStatus.IN_STOCK if reference in IN_STOCK else BatchStatus.INBOUND
         for reference in EXPECTED
     }
+
+
+def test_the_index_of_batches_with_stock_is_in_preference_order(batches):
+    """batch_with_stock_idx (migration 0008) holds a SKU's batches with stock in rule 1's order.
+
+    Bulk allocation walks it to rank a SKU's batches (``_MANY_SQL``): an
+    index in any other order would make PostgreSQL sort them all again.
+    """
+    columns = [orm.Batch._meta.get_field(name).column for name in PREFERENCE_ORDER]
+    order = orm.preference_order_sql()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_sort = off")
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(
+                "EXPLAIN (FORMAT JSON) SELECT id FROM allocation_batch "  # noqa: S608 - our own SQL
+                f"WHERE sku = %s AND allocated_quantity < purchased_quantity ORDER BY {order}",
+                ["S"],
+            )
+            plan = cursor.fetchone()[0][0]["Plan"]
+            assert (plan["Node Type"], plan["Index Name"]) == ("Index Scan", "batch_with_stock_idx")
+            cursor.execute(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'batch_with_stock_idx'"
+            )
+            assert cursor.fetchone()[0].endswith(
+                "(sku, eta NULLS FIRST, created_at, reference) "
+                "WHERE (allocated_quantity < purchased_quantity)"
+            )
+        else:
+            cursor.execute("SELECT name FROM pragma_index_info('batch_with_stock_idx')")
+            assert [name for (name,) in cursor.fetchall()] == ["sku", *columns]
+            cursor.execute("SELECT sql FROM sqlite_master WHERE name = 'batch_with_stock_idx'")
+            assert cursor.fetchone()[0].endswith("WHERE allocated_quantity < purchased_quantity")
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The rows it gives, in its order, are the batches with stock in rule 1's order.
+        cursor.execute(
+            "SELECT reference FROM allocation_batch "  # noqa: S608 - our own SQL
+            f"WHERE sku = %s AND allocated_quantity < purchased_quantity ORDER BY {order}",
+            ["S"],
+        )
+        assert [r for (r,) in cursor.fetchall()] == EXPECTED_S
