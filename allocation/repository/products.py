@@ -305,6 +305,41 @@ _ORDER_SQL = """
     FROM {product} p
     WHERE p.sku {skus} AND EXISTS (SELECT 1 FROM {batch} x WHERE x.sku = p.sku)
 """
+#: Batches with stock a bulk allocation first walks per SKU (``_MANY_SQL``):
+#: nearly always enough to cover a group's demand; a SKU whose first ones do
+#: not is walked again to the end, in the same statement.
+FIRST_WALK = 32
+
+
+def _walk(limit: str) -> str:
+    """A SKU's (``d``) batches with stock in preference order, with what decides the cut.
+
+    Walked along batch_with_stock_idx, so in its order without a sort, and
+    stopping after ``limit`` (SQL, "" for none): each batch's position and the
+    spare units (``Demand.spare``) up to and including it, and the first
+    position where those cover the demand (``last``; null if none does).
+    """
+    return f"""
+        SELECT ranked.id, ranked.position,
+               min(ranked.position) FILTER (WHERE ranked.spare >= d.units) OVER () AS last
+        FROM (
+            SELECT s.id,
+                   row_number() OVER in_order AS position,
+                   sum(greatest(s.purchased_quantity - s.allocated_quantity
+                                - (d.largest - 1), 0)) OVER in_order AS spare
+            FROM (
+                SELECT id, purchased_quantity, allocated_quantity, eta, created_at, reference
+                FROM {_BATCH}
+                WHERE sku = d.sku AND allocated_quantity < purchased_quantity
+                ORDER BY {orm.preference_order_sql()}
+                {limit}
+            ) s
+            WINDOW in_order AS (ORDER BY {orm.preference_order_sql("s.")}
+                                ROWS UNBOUNDED PRECEDING)
+        ) ranked
+    """  # noqa: S608 - names from model metadata
+
+
 # PostgreSQL, for allocating many lines: for each SKU the batches that decide
 # where its wanted lines go (``domain.model.deciding_batches``: those with
 # stock in preference order until their spare units, ``Demand.spare``, add up
@@ -318,30 +353,29 @@ _MANY_SQL = f"""
         SELECT l.id, l.sku, l.order_id, l.qty, l.requested_at, l.allocated_at
         FROM unnest(%s::text[], %s::text[]) AS w (order_id, sku)
         JOIN {_LINE} l ON l.order_id = w.order_id AND l.sku = w.sku
+    ), demand AS (
+        SELECT * FROM unnest(%s::text[], %s::bigint[], %s::integer[]) AS d (sku, units, largest)
+    ), first_walk AS MATERIALIZED (
+        SELECT d.sku, r.id, r.position, r.last
+        FROM demand d CROSS JOIN LATERAL ({_walk("LIMIT %s")}) r
+    ), unfinished AS (
+        -- SKUs whose first batches (as many as the limit) do not cover the
+        -- demand: walked again, to the end.
+        SELECT d.* FROM demand d JOIN first_walk w ON w.sku = d.sku
+        GROUP BY d.sku, d.units, d.largest
+        HAVING bool_and(w.last IS NULL) AND count(*) = %s
     ), deciding AS MATERIALIZED (
         SELECT b.sku, b.id, b.reference, b.purchased_quantity, b.allocated_quantity, b.eta,
                b.created_at
-        FROM unnest(%s::text[], %s::bigint[], %s::integer[]) AS d (sku, units, largest)
-        CROSS JOIN LATERAL (
-            -- The SKU's batches with stock, walked in preference order along
-            -- batch_with_stock_idx (no sort): each one's position and the
-            -- spare units up to it, then the first position where they cover
-            -- the demand (none: every batch decides).
-            SELECT ranked.id, ranked.position,
-                   min(ranked.position) FILTER (WHERE ranked.spare >= d.units) OVER () AS last
-            FROM (
-                SELECT s.id,
-                       row_number() OVER in_order AS position,
-                       sum(greatest(s.purchased_quantity - s.allocated_quantity
-                                    - (d.largest - 1), 0)) OVER in_order AS spare
-                FROM {_BATCH} s
-                WHERE s.sku = d.sku AND s.allocated_quantity < s.purchased_quantity
-                WINDOW in_order AS (ORDER BY {orm.preference_order_sql("s.")}
-                                    ROWS UNBOUNDED PRECEDING)
-            ) ranked
-        ) r
-        JOIN {_BATCH} b ON b.id = r.id
-        WHERE r.last IS NULL OR r.position <= r.last
+        FROM (
+            SELECT id FROM first_walk w
+            WHERE w.position <= w.last
+               OR (w.last IS NULL AND w.sku NOT IN (SELECT sku FROM unfinished))
+            UNION ALL
+            SELECT r.id FROM unfinished d CROSS JOIN LATERAL ({_walk("")}) r
+            WHERE r.last IS NULL OR r.position <= r.last
+        ) ids
+        JOIN {_BATCH} b ON b.id = ids.id
     )
     SELECT 'b', sku, id, reference, purchased_quantity, allocated_quantity, eta, created_at,
            created_at, reference
@@ -697,6 +731,8 @@ class DjangoProductRepository(AbstractProductRepository):
             found,
             [demands[sku].units for sku in found],
             [demands[sku].largest for sku in found],
+            FIRST_WALK,
+            FIRST_WALK,
             found,
         ]
         with self._cursor() as cursor:
