@@ -1,7 +1,8 @@
 """The repository against a real database: round trips and what it loads."""
 
+import json
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from unittest import mock
 
 import pytest
@@ -186,3 +187,42 @@ def test_allocating_is_a_fixed_number_of_queries_whatever_the_history():
         q["sql"] for q in busy.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
     ]
     assert len(statements) == (3 if connection.vendor == "postgresql" else 6), statements
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
+def test_array_text_reads_back_as_the_values_it_was_made_of():
+    """The bulk write sends its arrays as text (``products._array_text``): nothing may change."""
+    values = [
+        'a"b',
+        "back\\slash",
+        "\\",
+        '\\"',
+        "com,ma",
+        "{brace}",
+        " spaced ",
+        "NULL",
+        "",
+        "é",
+        None,
+    ]
+    when = datetime(2027, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT %s::text[], %s::integer[], %s::timestamptz[], %s::text[], "
+            "(%s::text[])[1]::jsonb",
+            [
+                products._array_text(values),
+                products._array_text([1, -2, None]),
+                products._array_text([when, None]),
+                products._array_text([]),
+                products._array_text(['{"k":"v \\"q\\" \\\\ ,{}"}']),
+            ],
+        )
+        texts, numbers, times, empty, document = cursor.fetchone()
+    assert texts == values
+    assert numbers == [1, -2, None]
+    assert times == [when, None]
+    assert empty == []
+    # Django leaves jsonb as text for JSONField to decode.
+    assert json.loads(document) == {"k": 'v "q" \\ ,{}'}
