@@ -20,7 +20,12 @@ What it does, in one run:
    reports every figure as a ratio to what it is compared with in the same
    rounds: the product to the floor, a SKU with 100,000 past lines to a fresh
    SKU, the 1M-row database to the 1,000-row one.
-4. Prints a table and writes ``bench/results/perf.json``; stops every process
+4. For the throughput rounds, also measures where the CPU goes: the CPU
+   time of the server's gunicorn tree (workers it recycled included) and of
+   PostgreSQL (its postmaster's tree, when this user can read its PID file),
+   per request; at c8 the machine's two cores are what runs out, so these
+   explain the ratio.
+5. Prints a table and writes ``bench/results/perf.json``; stops every process
    it started (by PID) and drops its databases.
 
 The machine is shared and noisy: absolute figures move from run to run, the
@@ -212,15 +217,37 @@ class Recorder:
 
     def __init__(self) -> None:
         self.runs: dict[tuple[str, str], list[loadgen.Result]] = {}
+        #: (server, PostgreSQL) CPU seconds of each run measured with a CpuMeter.
+        self.cpu: dict[tuple[str, str], list[tuple[float | None, float | None]]] = {}
 
-    def add(self, section: str, label: str, result: loadgen.Result) -> loadgen.Result:
+    def add(
+        self, section: str, label: str, result: loadgen.Result, cpu: CpuMeter | None = None
+    ) -> loadgen.Result:
         self.runs.setdefault((section, label), []).append(result)
         s = result.summary()
+        spent = ""
+        if cpu is not None:
+            self.cpu.setdefault((section, label), []).append((cpu.app_seconds, cpu.pg_seconds))
+            per = {k: _per_request(v, result.requests) for k, v in
+                   (("app", cpu.app_seconds), ("pg", cpu.pg_seconds))}  # fmt: skip
+            spent = f"  cpu ms/req app {per['app']} pg {per['pg']}"
         log(
             f"  {section:<22} {label:<16} {s['rps']:>8.1f} req/s  p50 {s['p50_ms']:>8.2f} ms  "
-            f"p99 {s['p99_ms']:>8.2f} ms  {s['statuses']}  busy {s['machine_busy_pct']}%"
+            f"p99 {s['p99_ms']:>8.2f} ms  {s['statuses']}  busy {s['machine_busy_pct']}%{spent}"
         )
         return result
+
+    def cpu_per_request(self, section: str, label: str) -> dict:
+        """Server and PostgreSQL CPU milliseconds per request, pooled over the rounds."""
+        runs = self.cpu.get((section, label), [])
+        requests = sum(r.requests for r in self.runs[(section, label)])
+        out = {}
+        for index, name in ((0, "server_cpu_ms"), (1, "postgres_cpu_ms")):
+            values = [run[index] for run in runs]
+            out[name] = (
+                None if not values or None in values else _per_request(sum(values), requests)
+            )
+        return out
 
     def pooled(self, section: str, label: str) -> dict:
         results = self.runs[(section, label)]
@@ -238,6 +265,10 @@ class Recorder:
         summary["rounds_rps"] = [round(r.rps, 1) for r in results]
         summary["rounds_p50_ms"] = [round(r.percentile(50) * 1000, 2) for r in results]
         return summary
+
+
+def _per_request(seconds: float | None, requests: int) -> float | None:
+    return None if seconds is None or not requests else round(seconds / requests * 1000, 3)
 
 
 def round_ratios(recorder: Recorder, section: str, top: str, bottom: str, key: str) -> dict:
@@ -433,6 +464,59 @@ def postmaster_start(pg: str) -> str:
         return cursor.fetchone()[0]
 
 
+def postmaster_pid(pg: str) -> int | None:
+    """The PID of the PostgreSQL server (its postmaster.pid), if this user may read it."""
+    with contextlib.suppress(Exception):
+        with perf_seed.connect(pg) as connection, connection.cursor() as cursor:
+            cursor.execute("SHOW data_directory")
+            (directory,) = cursor.fetchone()
+        return int((Path(directory) / "postmaster.pid").read_text().split()[0])
+    return None
+
+
+def tree_cpu_seconds(pid: int | None) -> float | None:
+    """CPU seconds of a process, its live children and the children it has reaped.
+
+    A gunicorn master reaps the workers it recycles and PostgreSQL's
+    postmaster the backends that end, so this counts them too (Linux /proc).
+    """
+    if pid is None:
+        return None
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = _own_and_reaped(pid)
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except (OSError, ValueError):
+        return None
+    for child in children:
+        with contextlib.suppress(OSError, ValueError):
+            total += _own_and_reaped(int(child))
+    return total / ticks
+
+
+def _own_and_reaped(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime, stime, cutime, cstime (fields 14-17 of proc(5); two are before ")").
+    return sum(int(value) for value in fields[11:15])
+
+
+class CpuMeter:
+    """Server-side CPU of one loadgen run: the gunicorn tree and PostgreSQL, per request."""
+
+    def __init__(self, server: Server, pg_pid: int | None) -> None:
+        self.server, self.pg_pid = server, pg_pid
+
+    def __enter__(self) -> CpuMeter:
+        self.app = tree_cpu_seconds(self.server.process.pid)
+        self.pg = tree_cpu_seconds(self.pg_pid)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        app, pg = tree_cpu_seconds(self.server.process.pid), tree_cpu_seconds(self.pg_pid)
+        self.app_seconds = None if app is None or self.app is None else app - self.app
+        self.pg_seconds = None if pg is None or self.pg is None else pg - self.pg
+
+
 def copy_database(pg: str, template: str, name: str) -> None:
     perf_seed.drop_database(pg, name)
     with perf_seed.connect(pg) as connection, connection.cursor() as cursor:
@@ -506,21 +590,30 @@ def bench_writes(cfg, names, product_env, floor_env, log_dir, servers, recorder)
         ("many_skus_c8", 8, many),
         ("one_sku_c16", 16, [perf_seed.HOT_SKU]),
     ]
+    pg_pid = postmaster_pid(product_env(db)["DATABASE_URL"])
     for section, concurrency, skus in scenarios:
         log(f"throughput: {section}")
         for r, order in interleaved(cfg["rounds"], [floor, product]):
             for server in order:
-                result = loadgen.run(
-                    server.port,
-                    allocation_factory(server.port, headers, f"{section}-{r}-{server.label}", skus),
-                    concurrency=concurrency,
-                    max_requests=cfg["throughput_requests"],
-                    max_seconds=cfg["throughput_seconds"],
-                )
-                recorder.add(section, server.label, result)
+                with CpuMeter(server, pg_pid) as cpu:
+                    result = loadgen.run(
+                        server.port,
+                        allocation_factory(
+                            server.port, headers, f"{section}-{r}-{server.label}", skus
+                        ),
+                        concurrency=concurrency,
+                        max_requests=cfg["throughput_requests"],
+                        max_seconds=cfg["throughput_seconds"],
+                    )
+                recorder.add(section, server.label, result, cpu)
         out[section] = {
             "floor": recorder.pooled(section, "floor"),
             "product": recorder.pooled(section, "product"),
+            # Where the CPU goes (the machine's two cores are what runs out at
+            # c8): the gunicorn tree's and PostgreSQL's, per request.
+            "cpu_per_request": {
+                label: recorder.cpu_per_request(section, label) for label in ("floor", "product")
+            },
             "rps_ratio": round_ratios(recorder, section, "product", "floor", "rps"),
             "p50_ratio": round_ratios(recorder, section, "product", "floor", "p50"),
         }
@@ -764,6 +857,14 @@ def print_table(report: dict) -> None:
                 f"rps x{w['rps_ratio']['median_of_rounds']:.2f} of floor "
                 f"(rounds {w['rps_ratio']['rounds']})",
             )
+            cpu = w.get("cpu_per_request")
+            if cpu:
+                rows.append(
+                    (f"  {section} CPU ms/request", "", "", "", "", "",
+                     "server {} / floor {}; postgres {} / floor {}".format(
+                         cpu["product"]["server_cpu_ms"], cpu["floor"]["server_cpu_ms"],
+                         cpu["product"]["postgres_cpu_ms"], cpu["floor"]["postgres_cpu_ms"]))
+                )  # fmt: skip
         h = writes["history_c1"]
         add("alloc c1 floor, fresh SKU", h["floor_fresh"])
         add(
