@@ -267,14 +267,24 @@ _BATCHES_WITH_STOCK_SQL = (
 # then that line's rows (one per part; one with no part for a backorder), in
 # one statement. The batch branch comes first and uses real columns in every
 # position: SQLite takes a compound SELECT's column types (and so its date
-# conversions) from the leftmost branch.
+# conversions) from the leftmost branch. The two kinds of batch are two
+# branches (UNION: a batch of both kinds comes once), so that the first reads
+# batch_with_stock_idx alone: one condition "with stock OR held" made
+# PostgreSQL read every batch the SKU ever had, used-up ones included.
+_BATCH_ROW = (
+    "'b', id, reference, purchased_quantity, allocated_quantity, eta, created_at, "
+    "created_at, reference"
+)
 _BATCHES_AND_LINE_SQL = f"""
-    SELECT 'b', id, reference, purchased_quantity, allocated_quantity, eta, created_at,
-           created_at, reference
+    SELECT {_BATCH_ROW}
     FROM {_BATCH}
-    WHERE sku = %s AND (allocated_quantity < purchased_quantity OR id IN (
+    WHERE sku = %s AND allocated_quantity < purchased_quantity
+    UNION
+    SELECT {_BATCH_ROW}
+    FROM {_BATCH}
+    WHERE id IN (
         SELECT a.batch_id FROM {_PART} a JOIN {_LINE} l ON l.id = a.line_id
-        WHERE l.sku = %s AND l.order_id = %s))
+        WHERE l.sku = %s AND l.order_id = %s)
     UNION ALL
     SELECT 'l', l.id, l.order_id, l.qty, a.qty, NULL, l.requested_at, l.allocated_at, b.reference
     FROM {_LINE} l
@@ -285,14 +295,19 @@ _BATCHES_AND_LINE_SQL = f"""
 # An order's SKUs: the batches with stock or held by the order's lines, those
 # lines (one row per part), and which SKUs have any batch at all, in one
 # statement; ``{skus}`` is ``= ANY(%s)`` (one array: fixed text) on
-# PostgreSQL, an IN list on SQLite. Batches first, as above.
+# PostgreSQL, an IN list on SQLite. Batches first, in two branches, as above.
 _ORDER_SQL = """
     SELECT 'b', sku, id, reference, purchased_quantity, allocated_quantity, eta, created_at,
            created_at, reference
     FROM {batch}
-    WHERE sku {skus} AND (allocated_quantity < purchased_quantity OR id IN (
+    WHERE sku {skus} AND allocated_quantity < purchased_quantity
+    UNION
+    SELECT 'b', sku, id, reference, purchased_quantity, allocated_quantity, eta, created_at,
+           created_at, reference
+    FROM {batch}
+    WHERE id IN (
         SELECT a.batch_id FROM {part} a JOIN {line} l ON l.id = a.line_id
-        WHERE l.order_id = %s AND l.sku {skus}))
+        WHERE l.order_id = %s AND l.sku {skus})
     UNION ALL
     SELECT 'l', l.sku, l.id, l.order_id, l.qty, a.qty, NULL, l.requested_at, l.allocated_at,
            b.reference

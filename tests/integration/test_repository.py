@@ -226,3 +226,43 @@ def test_array_text_reads_back_as_the_values_it_was_made_of():
     assert empty == []
     # Django leaves jsonb as text for JSONField to decode.
     assert json.loads(document) == {"k": 'v "q" \\ ,{}'}
+
+
+def _scans_of(plan: dict, table: str) -> list[dict]:
+    found = [plan] if plan.get("Relation Name") == table else []
+    for child in plan.get("Plans", []):
+        found += _scans_of(child, table)
+    return found
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
+def test_allocating_reads_only_the_batches_with_stock_not_the_skus_used_up_ones():
+    """A SKU's history of used-up batches costs an allocation nothing (issue 11's history p50)."""
+    for n in range(40):
+        services.add_batch(reference=f"old-{n}", sku="MUG", purchased_quantity=1)
+        services.allocate(order_id=f"o-{n}", sku="MUG", qty=1)
+    services.add_batch(reference="now-1", sku="MUG", purchased_quantity=5)
+    services.add_batch(reference="now-2", sku="MUG", purchased_quantity=5, eta=date(2027, 1, 1))
+    services.allocate(order_id="held", sku="MUG", qty=1)
+
+    with connection.cursor() as cursor:
+        # Small tables: without these PostgreSQL would scan them whole anyway.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + products._BATCHES_AND_LINE_SQL,
+            ["MUG", "MUG", "held", "MUG", "held"],
+        )
+        plan = cursor.fetchone()[0][0]["Plan"]
+    scans = _scans_of(plan, orm.Batch._meta.db_table)
+    # The SKU's batches are found through the index of those with stock, and
+    # no scan of the batch table reads a used-up batch only to filter it out.
+    by_sku = [scan for scan in scans if "sku" in scan.get("Index Cond", "")]
+    assert [scan["Index Name"] for scan in by_sku] == ["batch_with_stock_idx"]
+    assert by_sku[0]["Actual Rows"] == 2
+    assert [scan.get("Rows Removed by Filter", 0) for scan in scans] == [0] * len(scans)
+    with transaction.atomic():
+        product = DjangoProductRepository().get("MUG", order_id="held")
+    assert sorted(b.reference for b in product.batches) == ["now-1", "now-2"]
+    assert [p.batch_reference for p in product.allocation("held").parts] == ["now-1"]
