@@ -568,13 +568,17 @@ def stamp(origin: Origin) -> list:
     return [now, origin.actor, origin.source, origin.transaction]
 
 
+#: json.dumps with these separators builds an encoder per call; one is enough.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _event_rows(events: Sequence[Event]) -> list[tuple]:
     """(type, sku, rank among this batch's events of its SKU, order_id, data as JSON)."""
     rank: dict[str, int] = {}
     rows = []
     for event in events:
         rank[event.sku] = rank.get(event.sku, 0) + 1
-        data = json.dumps(event.data, separators=(",", ":"))
+        data = _compact_json(event.data)
         rows.append(
             (event.type, event.sku, rank[event.sku], getattr(event, "order_id", None), data)
         )
@@ -594,18 +598,23 @@ def _array_text(values: Sequence) -> str:
     arrays of thousands (a 5,000-line group: 70 ms to adapt as lists, 40 ms
     as text). Every element is double-quoted, with its backslashes and
     double quotes escaped, which is how PostgreSQL reads any value of any
-    element type from an array's text; None is NULL.
+    element type from an array's text; None is NULL. Escaping is skipped
+    when no element needs it (one scan of them all), and the join is one
+    C call when there is no NULL: most arrays are numbers and identifiers.
     """
-    return (
-        "{"
-        + ",".join(
-            "NULL"
-            if value is None
-            else '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-            for value in values
-        )
-        + "}"
-    )
+    texts = [None if value is None else str(value) for value in values]
+    present = [text for text in texts if text is not None]
+    everything = "".join(present)
+    if "\\" in everything or '"' in everything:
+        texts = [
+            None if text is None else text.replace("\\", "\\\\").replace('"', '\\"')
+            for text in texts
+        ]
+    if not texts:
+        return "{}"
+    if len(present) == len(texts):
+        return '{"' + '","'.join(texts) + '"}'  # type: ignore[arg-type]
+    return "{" + ",".join("NULL" if text is None else f'"{text}"' for text in texts) + "}"
 
 
 @dataclass

@@ -228,6 +228,30 @@ def test_array_text_reads_back_as_the_values_it_was_made_of():
     assert json.loads(document) == {"k": 'v "q" \\ ,{}'}
 
 
+@given(
+    st.lists(
+        st.one_of(st.none(), st.integers(), st.text(), st.sampled_from(['"', "\\", '\\"', ","]))
+    )
+)
+def test_array_text_quotes_every_element_and_escapes_only_backslashes_and_quotes(values):
+    """Each element double-quoted with backslash and quote escaped, None as NULL, in order.
+
+    The shortcuts (no escaping when nothing needs it, one join when nothing
+    is NULL) must give exactly this.
+    """
+    expected = (
+        "{"
+        + ",".join(
+            "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for v in values
+        )
+        + "}"
+    )
+    assert products._array_text(values) == expected
+    assert products._array_text(["plain", 7]) == '{"plain","7"}'
+    assert products._array_text(["a", None]) == '{"a",NULL}'
+
+
 def _scans_of(plan: dict, table: str) -> list[dict]:
     found = [plan] if plan.get("Relation Name") == table else []
     for child in plan.get("Plans", []):
