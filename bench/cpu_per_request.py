@@ -5,7 +5,9 @@
 
 Where ``bench/perf.py`` measures throughput through gunicorn, this asks one
 narrower question: how much Python CPU does one ``POST /api/allocations/``
-cost the product, and the floor (``bench/floor/``), on the same database?
+cost the product, the floor (``bench/floor/``) and the stack floor (the
+floor's allocation in the product's stack, with its event), on the same
+database?
 It creates a PostgreSQL database on 127.0.0.1 (dropped first if it exists,
 dropped again at the end), migrates it, adds 1,000 SKUs with a batch each and
 a token user with only ``add_orderline``, then runs each side in a process of
@@ -29,7 +31,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 SKUS = 1000
-SIDES = {"product": "allocation_project.settings", "floor": "bench.floor.settings"}
+SIDES = {
+    "product": "allocation_project.settings",
+    "floor": "bench.floor.settings",
+    "stack_floor": "bench.floor.stack_settings",
+}
 
 
 def _env(url: str, settings: str) -> dict[str, str]:
@@ -147,7 +153,7 @@ def main() -> None:
     for side, runs in results.items():
         walls = ", ".join(f"{r['wall_ms']:.2f}" for r in runs)
         cpus = ", ".join(f"{r['cpu_ms']:.2f}" for r in runs)
-        print(f"{side:8} wall ms/request: {walls}   python cpu ms/request: {cpus}")
+        print(f"{side:11} wall ms/request: {walls}   python cpu ms/request: {cpus}")
 
 
 if __name__ == "__main__":

@@ -567,17 +567,26 @@ def bench_writes(cfg, names, product_env, floor_env, log_dir, servers, recorder)
         servers, Server("product", "allocation_project.wsgi", product_env(db), log_dir), "/healthz"
     )
     floor = start(servers, Server("floor", "bench.floor.wsgi", floor_env(db), log_dir), "/healthz")
+    # The floor's allocation in the product's stack, with its event (floor/stack_views.py).
+    stack_env = {**product_env(db), "DJANGO_SETTINGS_MODULE": "bench.floor.stack_settings"}
+    stack = start(
+        servers, Server("stack_floor", "bench.floor.stack_wsgi", stack_env, log_dir), "/healthz"
+    )
     headers = api_headers(creds["token"])
     many = [perf_seed.sku_name(n) for n in range(perf_seed.MANY_SKUS)]
     out: dict = {
         "gunicorn": {"command": product.command, "workers": product.workers()},
         "floor_gunicorn": {"command": floor.command, "workers": floor.workers()},
+        "stack_floor_gunicorn": {"command": stack.command, "workers": stack.workers()},
     }
     workers = out["gunicorn"]["workers"]
-    log(f"writes: product :{product.port}, floor :{floor.port}, {workers} workers each")
+    log(
+        f"writes: product :{product.port}, floor :{floor.port}, stack floor :{stack.port},"
+        f" {workers} workers each"
+    )
 
     # Warm every worker (imports, URL resolvers, connections) before measuring.
-    for server in (floor, product):
+    for server in (floor, stack, product):
         loadgen.run(
             server.port,
             allocation_factory(server.port, headers, f"warm-{server.label}", many),
@@ -593,7 +602,7 @@ def bench_writes(cfg, names, product_env, floor_env, log_dir, servers, recorder)
     pg_pid = postmaster_pid(product_env(db)["DATABASE_URL"])
     for section, concurrency, skus in scenarios:
         log(f"throughput: {section}")
-        for r, order in interleaved(cfg["rounds"], [floor, product]):
+        for r, order in interleaved(cfg["rounds"], [floor, product, stack]):
             for server in order:
                 with CpuMeter(server, pg_pid) as cpu:
                     result = loadgen.run(
@@ -609,12 +618,19 @@ def bench_writes(cfg, names, product_env, floor_env, log_dir, servers, recorder)
         out[section] = {
             "floor": recorder.pooled(section, "floor"),
             "product": recorder.pooled(section, "product"),
+            "stack_floor": recorder.pooled(section, "stack_floor"),
             # Where the CPU goes (the machine's two cores are what runs out at
             # c8): the gunicorn tree's and PostgreSQL's, per request.
             "cpu_per_request": {
-                label: recorder.cpu_per_request(section, label) for label in ("floor", "product")
+                label: recorder.cpu_per_request(section, label)
+                for label in ("floor", "product", "stack_floor")
             },
             "rps_ratio": round_ratios(recorder, section, "product", "floor", "rps"),
+            # Against the floor with the SPEC's own work (token, permission,
+            # middleware, event): what the product's design costs.
+            "rps_ratio_to_stack_floor": round_ratios(
+                recorder, section, "product", "stack_floor", "rps"
+            ),
             "p50_ratio": round_ratios(recorder, section, "product", "floor", "p50"),
         }
 
@@ -808,6 +824,13 @@ def verdict(report: dict) -> dict:
                 "met": ratio >= TARGETS["throughput_ratio"],
             }  # fmt: skip
             checks[f"{section}_5xx"] = {"value": errors, "target": "0", "met": errors == 0}
+            stacked = writes[section].get("rps_ratio_to_stack_floor")
+            if stacked:
+                ratio = stacked["median_of_rounds"]
+                checks[f"{section}_rps_ratio_to_stack_floor"] = {
+                    "value": ratio, "target": f">= {TARGETS['throughput_ratio']}",
+                    "met": ratio >= TARGETS["throughput_ratio"],
+                }  # fmt: skip
         ratio = writes["history_c1"]["history_to_fresh_p50"]["pooled"]
         checks["history_p50_ratio"] = {
             "value": ratio, "target": f"<= {TARGETS['history_p50_ratio']}",
@@ -857,13 +880,23 @@ def print_table(report: dict) -> None:
                 f"rps x{w['rps_ratio']['median_of_rounds']:.2f} of floor "
                 f"(rounds {w['rps_ratio']['rounds']})",
             )
+            if "stack_floor" in w:
+                stacked = w["rps_ratio_to_stack_floor"]
+                add(
+                    f"{section} stack floor",
+                    w["stack_floor"],
+                    f"product rps x{stacked['median_of_rounds']:.2f} of it "
+                    f"(rounds {stacked['rounds']})",
+                )
             cpu = w.get("cpu_per_request")
             if cpu:
                 rows.append(
                     (f"  {section} CPU ms/request", "", "", "", "", "",
-                     "server {} / floor {}; postgres {} / floor {}".format(
+                     "server {} / floor {} / stack {}; postgres {} / floor {} / stack {}".format(
                          cpu["product"]["server_cpu_ms"], cpu["floor"]["server_cpu_ms"],
-                         cpu["product"]["postgres_cpu_ms"], cpu["floor"]["postgres_cpu_ms"]))
+                         cpu.get("stack_floor", {}).get("server_cpu_ms"),
+                         cpu["product"]["postgres_cpu_ms"], cpu["floor"]["postgres_cpu_ms"],
+                         cpu.get("stack_floor", {}).get("postgres_cpu_ms")))
                 )  # fmt: skip
         h = writes["history_c1"]
         add("alloc c1 floor, fresh SKU", h["floor_fresh"])
