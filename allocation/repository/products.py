@@ -259,6 +259,8 @@ _LINE = orm.OrderLine._meta.db_table
 _PART = orm.Allocation._meta.db_table
 
 _LOCK_SQL = f"SELECT sku FROM {_PRODUCT} WHERE sku = %s"  # noqa: S608 - names from model metadata
+#: What _LOCK_SQL ends with, by whether the engine locks rows (SQLite: the IMMEDIATE transaction).
+_FOR_UPDATE = {True: " FOR UPDATE", False: ""}
 _BATCHES_WITH_STOCK_SQL = (
     f"SELECT {', '.join(_BATCH_FIELDS)} FROM {_BATCH} "  # noqa: S608 - names from model metadata
     "WHERE sku = %s AND (allocated_quantity < purchased_quantity{or_wanted})"
@@ -617,6 +619,10 @@ def _array_text(values: Sequence) -> str:
     return "{" + ",".join("NULL" if text is None else f'"{text}"' for text in texts) + "}"
 
 
+class _NoSuchProduct(Exception):
+    """Raised by a load that locks when the SKU has no row (``get`` answers None)."""
+
+
 @dataclass
 class _Diff:
     """What changed in one product since it was loaded: the rows to write."""
@@ -699,20 +705,45 @@ class DjangoProductRepository(AbstractProductRepository):
     def _lock(self, sku: str) -> bool:
         if sku in self.locked:
             return True
-        if not self._lock_row(sku):
+        if self._lock_row(sku) is None:
             return False
         self.locked.add(sku)
         return True
 
-    def _lock_row(self, sku: str) -> bool:
-        # One row per SKU: locking it serialises every change to the SKU's
-        # stock, so two requests for one SKU queue here and requests for
-        # different SKUs never wait on each other. On SQLite the IMMEDIATE
-        # transaction already holds the database's single write lock.
-        sql = _LOCK_SQL + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+    def _lock_row(self, sku: str, then: tuple[str, list] | None = None) -> list | None:
+        """Lock the SKU's row, then run ``then``: its rows, or None if there is no such SKU.
+
+        One row per SKU: locking it serialises every change to the SKU's
+        stock, so two requests for one SKU queue here and requests for
+        different SKUs never wait on each other. On SQLite the IMMEDIATE
+        transaction already holds the database's single write lock.
+
+        On PostgreSQL the lock and ``then`` go in one round trip, as two
+        statements: under READ COMMITTED each statement of a query string
+        takes its own snapshot when it starts, so ``then`` starts after the
+        lock is granted and sees whatever the previous holder committed.
+        While a request holds a SKU's lock, that is one wait on the network
+        fewer. Only the second statement's rows come back: rows prove the
+        SKU exists (batches and lines refer to it); after an empty answer
+        the lock runs again alone to tell (instantly: if the SKU exists,
+        this transaction holds its lock already).
+        """
+        locking = _FOR_UPDATE[connection.features.has_select_for_update]
+        statement = prepared(_LOCK_SQL + locking, [sku])
         with self._cursor() as cursor:
-            cursor.execute(*prepared(sql, [sku]))
-            return cursor.fetchone() is not None
+            if then is not None and connection.vendor == "postgresql":
+                cursor.execute(f"{statement[0]}; {then[0]}", [*statement[1], *then[1]])
+                rows = cursor.fetchall()
+                if rows:
+                    return rows
+                then = None
+            cursor.execute(*statement)
+            if cursor.fetchone() is None:
+                return None
+            if then is None:
+                return []
+            cursor.execute(*then)
+            return cursor.fetchall()
 
     def get(
         self,
@@ -724,6 +755,12 @@ class DjangoProductRepository(AbstractProductRepository):
     ) -> Product | None:
         if sku in self.seen:
             raise RuntimeError(f"product {sku!r} is already loaded in this unit of work")
+        if order_id is not None and sku not in self.locked:
+            # Allocating a line: the lock and the load in one round trip.
+            try:
+                return self._load(sku, order_id=order_id, backorders=backorders, lock=True)
+            except _NoSuchProduct:
+                return None
         if not self._lock(sku):
             return None
         return self._load(
@@ -879,11 +916,22 @@ class DjangoProductRepository(AbstractProductRepository):
         backorders: bool = False,
         order_ids: Collection[str] = (),
         batch_references: Collection[str] = (),
+        lock: bool = False,
     ) -> Product:
+        """Load the product; with ``lock`` (one line's) its row is locked first.
+
+        Raises ``_NoSuchProduct`` if ``lock`` finds no such SKU.
+        """
         if order_id is not None and (batch_reference is not None or order_ids or batch_references):
             raise ValueError("a product is loaded for one line, or for a batch, or for lines")
+        if lock and order_id is None:
+            raise ValueError("only a line's product is locked as it loads")
         snapshot = _Snapshot()
         allocations: list[Allocation] = []
+        if lock:
+            # The line and its batches, read in the lock's round trip; the
+            # other reads below come after the lock too.
+            batches, line = self._load_batches_and_line(snapshot, sku, str(order_id), lock=True)
         if order_ids:
             allocations += self._load_lines(snapshot, sku, Q(order_id__in=list(order_ids)))
         if backorders:
@@ -891,7 +939,8 @@ class DjangoProductRepository(AbstractProductRepository):
                 snapshot, sku, Q(status=LineStatus.BACKORDERED.value), exclude=snapshot.lines
             )
         if order_id is not None:
-            batches, line = self._load_batches_and_line(snapshot, sku, order_id)
+            if not lock:
+                batches, line = self._load_batches_and_line(snapshot, sku, order_id)
             allocations += line
         else:
             # The batches with stock, and those the loaded lines hold parts on.
@@ -920,12 +969,24 @@ class DjangoProductRepository(AbstractProductRepository):
         return self._add_batches(snapshot, sku, rows)
 
     def _load_batches_and_line(
-        self, snapshot: _Snapshot, sku: str, order_id: str
+        self, snapshot: _Snapshot, sku: str, order_id: str, *, lock: bool = False
     ) -> tuple[list[Batch], list[Allocation]]:
-        """One statement: the batches with stock or held by the line, and the line if it exists."""
-        with self._cursor() as cursor:
-            cursor.execute(*prepared(_BATCHES_AND_LINE_SQL, [sku, sku, order_id, sku, order_id]))
-            rows = cursor.fetchall()
+        """One statement: the batches with stock or held by the line, and the line if it exists.
+
+        With ``lock``, after locking the SKU's row (``_lock_row``); ``_NoSuchProduct``
+        if there is none.
+        """
+        statement = prepared(_BATCHES_AND_LINE_SQL, [sku, sku, order_id, sku, order_id])
+        if lock:
+            found = self._lock_row(sku, then=statement)
+            if found is None:
+                raise _NoSuchProduct(sku)
+            self.locked.add(sku)
+            rows = found
+        else:
+            with self._cursor() as cursor:
+                cursor.execute(*statement)
+                rows = cursor.fetchall()
         batch_rows, line_rows = [], []
         for kind, row_id, name, qty, other_qty, eta, at, allocated_at, ref in rows:
             if kind == "b":

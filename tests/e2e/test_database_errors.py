@@ -15,17 +15,21 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 
 def failing_lock(monkeypatch, message: str, times: int) -> list[int]:
-    """Make the SKU lock raise ``message`` the first ``times`` times; count the calls."""
-    calls: list[int] = []
-    real_lock = DjangoProductRepository._lock
+    """Make the SKU lock raise ``message`` the first ``times`` times; count the calls.
 
-    def lock(self, sku):
+    ``_lock_row`` is where every use case takes a SKU's lock (allocating a
+    line takes it in the round trip that reads the line's batches).
+    """
+    calls: list[int] = []
+    real_lock = DjangoProductRepository._lock_row
+
+    def lock(self, sku, *args, **kwargs):
         calls.append(1)
         if len(calls) <= times:
             raise OperationalError(message)
-        return real_lock(self, sku)
+        return real_lock(self, sku, *args, **kwargs)
 
-    monkeypatch.setattr(DjangoProductRepository, "_lock", lock)
+    monkeypatch.setattr(DjangoProductRepository, "_lock_row", lock)
     return calls
 
 

@@ -1,7 +1,10 @@
 """The unit of work: commit, rollback, and bounded retries of transient errors."""
 
+import threading
+import time
+
 import pytest
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from allocation import models as orm
@@ -179,8 +182,11 @@ def test_a_repeat_is_answered_from_the_line_read_with_the_batches_in_one_transac
     assert orm.OrderLine.objects.filter(order_id="o1").count() == 1
     # One transaction, the SKU locked once: BEGIN, lock, the batches and the
     # line in one statement, and ROLLBACK: nothing to write, nothing to commit.
-    statements = [q["sql"] for q in queries.captured_queries]
+    # On PostgreSQL the lock and that statement share one round trip.
+    round_trips = [q["sql"] for q in queries.captured_queries]
+    statements = [part for sql in round_trips for part in sql.split("; ")]
     assert len(statements) == 4, statements
+    assert len(round_trips) == (3 if connection.vendor == "postgresql" else 4), round_trips
     assert [s.split()[0] for s in statements if s.startswith(("BEGIN", "ROLLBACK", "COMMIT"))] == [
         "BEGIN",
         "ROLLBACK",
@@ -211,9 +217,9 @@ def test_a_unit_of_work_used_again_locks_again_in_each_transaction(
     locked_rows = []
     lock_row = DjangoProductRepository._lock_row
 
-    def counting(self, sku):
+    def counting(self, sku, *args, **kwargs):
         locked_rows.append(sku)
-        return lock_row(self, sku)
+        return lock_row(self, sku, *args, **kwargs)
 
     monkeypatch.setattr(DjangoProductRepository, "_lock_row", counting)
     services.add_batch(reference="r1", sku="RUG", purchased_quantity=10)
@@ -244,7 +250,78 @@ def test_a_new_line_costs_three_statements_between_begin_and_commit_on_postgresq
     assert outcome.created is True
     assert orm.Batch.objects.get(reference="r1").allocated_quantity == 4
     # BEGIN, the SKU's lock, the batches with the line (none yet), one write of
-    # the line with its parts and the batch total, COMMIT.
-    statements = [q["sql"] for q in queries.captured_queries]
+    # the line with its parts and the batch total, COMMIT. The lock and the
+    # read share one round trip: four in all.
+    round_trips = [q["sql"] for q in queries.captured_queries]
+    statements = [part for sql in round_trips for part in sql.split("; ")]
     assert len(statements) == 5, statements
     assert (statements[0], statements[-1]) == ("BEGIN", "COMMIT")
+    assert len(round_trips) == 4, round_trips
+    assert round_trips[1].count("; ") == 1, round_trips
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_requests_queued_on_the_lock_read_what_its_holder_committed():
+    """The lock and the read share a round trip, but the read starts after the lock.
+
+    Two requests wait for a SKU whose lock another transaction holds while
+    it allocates. Once it commits, the repeat of its line must be answered
+    from that line (200, nothing written) and the other must see the stock
+    it took: a read from before the wait would insert the line twice or
+    oversell the batch.
+    """
+    services.add_batch(reference="r1", sku="RUG", purchased_quantity=5)
+    holding, release = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def holder():
+        try:
+            with transaction.atomic():
+                services.allocate(order_id="o1", sku="RUG", qty=4)
+                holding.set()
+                assert release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    def waiter(order_id: str, qty: int):
+        try:
+            outcomes[order_id] = services.allocate(order_id=order_id, sku="RUG", qty=qty)
+        except OutOfStock as refused:
+            outcomes[order_id] = refused
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=holder)
+    first.start()
+    assert holding.wait(timeout=30)
+    waiters = [
+        threading.Thread(target=waiter, args=("o1", 4)),
+        threading.Thread(target=waiter, args=("o2", 2)),
+    ]
+    for thread in waiters:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while _waiting_on_locks() < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _waiting_on_locks() == 2
+    release.set()
+    for thread in [first, *waiters]:
+        thread.join(timeout=30)
+
+    repeat = outcomes["o1"]
+    assert isinstance(repeat, services.AllocationOutcome) and repeat.created is False
+    assert [(p.batch_reference, p.qty) for p in repeat.allocation.parts] == [("r1", 4)]
+    assert isinstance(outcomes["o2"], OutOfStock)
+    assert orm.Batch.objects.get(reference="r1").allocated_quantity == 4
+    assert list(orm.OrderLine.objects.values_list("order_id", flat=True)) == ["o1"]
+
+
+def _waiting_on_locks() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
