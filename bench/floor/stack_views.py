@@ -16,14 +16,9 @@ of the design, which is what the product is compared on against this floor.
 import json
 import uuid
 
-from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
-from rest_framework.response import Response
-from rest_framework.views import APIView
-
 from allocation.db import prepared
 from allocation.models import OrderLine
-from bench.floor.views import LOCK_BATCHES
+from bench.floor.views import AllocateView
 
 WRITE_WITH_EVENT = """
     WITH line AS (
@@ -45,45 +40,21 @@ WRITE_WITH_EVENT = """
 """
 
 
-class StackAllocateView(APIView):
+class StackAllocateView(AllocateView):
     """POST /api/allocations/ under the product's settings: token, permission, event."""
 
     # ModelWritePermissions reads the model off this: POST needs add_orderline.
     queryset = OrderLine.objects.none()
 
-    def post(self, request):
-        try:
-            order_id = str(request.data["order_id"])
-            sku = str(request.data["sku"])
-            qty = int(request.data["qty"])
-        except (KeyError, TypeError, ValueError):
-            return Response({"detail": "order_id, sku and qty are required"}, status=400)
-        now = timezone.now()
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(*prepared(LOCK_BATCHES, [sku]))
-                chosen = next(((i, ref) for i, ref, free in cursor.fetchall() if free >= qty), None)
-                if chosen is None:
-                    return Response({"code": "out_of_stock"}, status=409)
-                batch_id, reference = chosen
-                data = {
-                    "order_id": order_id,
-                    "qty": qty,
-                    "batches": [{"reference": reference, "qty": qty}],
-                    "previous_status": None,
-                }
-                params = [order_id, sku, qty, now, now, batch_id, qty, qty, batch_id]
-                params += [sku, now, request.user.get_username(), uuid.uuid4().hex, order_id]
-                params += [json.dumps(data, separators=(",", ":")), sku]
-                cursor.execute(*prepared(WRITE_WITH_EVENT, params))
-        except IntegrityError:
-            return Response({"code": "line_conflict"}, status=409)
-        body = {
+    def write(self, cursor, request, order_id, sku, qty, batch_id, reference, now) -> None:
+        """The line, its part, the batch and the line_allocated event, in one statement."""
+        data = {
             "order_id": order_id,
-            "sku": sku,
             "qty": qty,
-            "status": "allocated",
             "batches": [{"reference": reference, "qty": qty}],
-            "requested_at": now,
+            "previous_status": None,
         }
-        return Response(body, status=201)
+        params = [order_id, sku, qty, now, now, batch_id, qty, qty, batch_id]
+        params += [sku, now, request.user.get_username(), uuid.uuid4().hex, order_id]
+        params += [json.dumps(data, separators=(",", ":")), sku]
+        cursor.execute(*prepared(WRITE_WITH_EVENT, params))

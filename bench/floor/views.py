@@ -55,10 +55,7 @@ class AllocateView(APIView):
                 if chosen is None:
                     return Response({"code": "out_of_stock"}, status=409)
                 batch_id, reference = chosen
-                cursor.execute(*prepared(INSERT_LINE, [order_id, sku, qty, now, now]))
-                (line_id,) = cursor.fetchone()
-                cursor.execute(*prepared(INSERT_PART, [line_id, batch_id, qty]))
-                cursor.execute(*prepared(ADD_TO_BATCH, [qty, batch_id]))
+                self.write(cursor, request, order_id, sku, qty, batch_id, reference, now)
         except IntegrityError:
             return Response({"code": "line_conflict"}, status=409)
         body = {
@@ -70,6 +67,13 @@ class AllocateView(APIView):
             "requested_at": now,
         }
         return Response(body, status=201)
+
+    def write(self, cursor, request, order_id, sku, qty, batch_id, reference, now) -> None:
+        """Insert the line and its part, add to the batch."""
+        cursor.execute(*prepared(INSERT_LINE, [order_id, sku, qty, now, now]))
+        (line_id,) = cursor.fetchone()
+        cursor.execute(*prepared(INSERT_PART, [line_id, batch_id, qty]))
+        cursor.execute(*prepared(ADD_TO_BATCH, [qty, batch_id]))
 
 
 def healthz(request):
