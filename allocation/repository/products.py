@@ -758,7 +758,13 @@ class DjangoProductRepository(AbstractProductRepository):
         if order_id is not None and sku not in self.locked:
             # Allocating a line: the lock and the load in one round trip.
             try:
-                return self._load(sku, order_id=order_id, backorders=backorders, lock=True)
+                return self._load(
+                    sku,
+                    order_id=order_id,
+                    batch_reference=batch_reference,
+                    backorders=backorders,
+                    lock=True,
+                )
             except _NoSuchProduct:
                 return None
         if not self._lock(sku):
