@@ -11,6 +11,12 @@ What it does, in one run:
 2. Creates a fresh database (``allocation_bench``) and migrates it.
 3. Floor: ``psql \\copy`` of the same CSV into a bare table with the same four
    columns (no index, no constraint).
+   Then the floors issue 11 and 12 compare ``load_batches`` with: ``\\copy``
+   into an empty copy of ``allocation_batch`` (``LIKE ... INCLUDING ALL``:
+   its indexes and CHECKs), that plus the same batches' events into a copy
+   of ``allocation_event``, and the two again with the batch copy keeping
+   ``allocation_batch``'s foreign key to ``allocation_product``, which
+   ``LIKE`` leaves out and which a real load pays for at commit.
 4. For reference, the database work alone: the same CSV copied into a staging
    table by psql, then inserted into the real ``allocation_batch`` table (its
    five indexes, CHECKs and foreign key) with the set-based SQL load_batches
@@ -158,6 +164,41 @@ def run_all(pg, env, args, batches_csv: Path, lines_csv: Path, folder: Path) -> 
     )
     pg.sql("DROP TABLE bulk_floor_indexed; DROP TABLE bulk_floor_events")
 
+    # LIKE ... INCLUDING ALL copies no foreign key, but allocation_batch has
+    # one (sku -> allocation_product, checked at commit), and so do the
+    # batches load_batches writes. The same two copies again, the batch copy
+    # keeping that foreign key; its products are inserted first, untimed.
+    say("floor: the same two copies, the batch copy with allocation_batch's foreign key")
+    if args.skus > 99_999:
+        raise SystemExit("sku_name() has five digits: at most 99,999 SKUs")
+    last_sku = int(args.skus) - 1
+    pg.sql(
+        "INSERT INTO allocation_product (sku, created_at) SELECT 'SKU-' ||"  # noqa: S608 - an int
+        f" lpad(n::text, 5, '0'), now() FROM generate_series(0, {last_sku}) n;"
+        " CREATE TABLE bulk_floor_indexed (LIKE allocation_batch INCLUDING ALL);"
+        " ALTER TABLE bulk_floor_indexed ALTER allocated_quantity SET DEFAULT 0,"
+        " ALTER created_at SET DEFAULT now(), ADD FOREIGN KEY (sku)"
+        " REFERENCES allocation_product (sku) DEFERRABLE INITIALLY DEFERRED;"
+        " CREATE TABLE bulk_floor_events (LIKE allocation_event INCLUDING ALL);"
+    )
+    keyed_seconds = timed(
+        lambda: pg.sql(
+            f"\\copy bulk_floor_indexed (reference, sku, purchased_quantity, eta)"
+            f" FROM '{batches_csv}' WITH (FORMAT csv, HEADER true)"
+        )
+    )
+    keyed_events_seconds = timed(
+        lambda: pg.sql(
+            "\\copy bulk_floor_events (type, sku, sku_seq, occurred_at, actor, source, txn,"
+            f" order_id, data) FROM '{events_csv}' WITH (FORMAT csv)"
+        )
+    )
+    keyed_with_events_seconds = keyed_seconds + keyed_events_seconds
+    pg.sql(
+        "DROP TABLE bulk_floor_indexed; DROP TABLE bulk_floor_events;"
+        " DELETE FROM allocation_product"
+    )
+
     say("reference: the database work alone (psql, set-based SQL into the real tables)")
     sql_seconds = timed(lambda: pg.sql(_sql_only_load(batches_csv)))
     pg.sql(
@@ -200,6 +241,15 @@ def run_all(pg, env, args, batches_csv: Path, lines_csv: Path, folder: Path) -> 
             "seconds": round(with_events_seconds, 2),
             "rows_per_s": round(rows / with_events_seconds),
         },
+        # The same copies with allocation_batch's foreign key kept.
+        "keyed_copy_floor": {
+            "seconds": round(keyed_seconds, 2),
+            "rows_per_s": round(rows / keyed_seconds),
+        },
+        "keyed_copy_with_events_floor": {
+            "seconds": round(keyed_with_events_seconds, 2),
+            "rows_per_s": round(rows / keyed_with_events_seconds),
+        },
         "sql_only_load": {
             "seconds": round(sql_seconds, 2),
             "rows_per_s": round(rows / sql_seconds),
@@ -211,6 +261,10 @@ def run_all(pg, env, args, batches_csv: Path, lines_csv: Path, folder: Path) -> 
             "ratio_to_copy": round(load_rate / copy_rate, 3),
             "ratio_to_indexed_copy": round(load_rate / (rows / indexed_seconds), 3),
             "ratio_to_indexed_copy_with_events": round(load_rate / (rows / with_events_seconds), 3),
+            "ratio_to_keyed_copy": round(load_rate / (rows / keyed_seconds), 3),
+            "ratio_to_keyed_copy_with_events": round(
+                load_rate / (rows / keyed_with_events_seconds), 3
+            ),
             "ratio_to_sql_only": round(load_rate / (rows / sql_seconds), 3),
             "peak_mb": load["peak_mb"],
             "summary": load_line(load),
@@ -409,6 +463,13 @@ def print_table(r: dict) -> None:
             "",
         ),
         (
+            "psql \\copy, the same, batch copy with its foreign key",
+            f"{r['keyed_copy_with_events_floor']['seconds']:.2f}",
+            f"{r['keyed_copy_with_events_floor']['rows_per_s']:,} rows/s",
+            f"{r['copy_floor']['seconds'] / r['keyed_copy_with_events_floor']['seconds']:.3f}",
+            "",
+        ),
+        (
             "psql, set-based SQL into allocation_batch",
             f"{r['sql_only_load']['seconds']:.2f}",
             f"{r['sql_only_load']['rows_per_s']:,} rows/s",
@@ -455,6 +516,11 @@ def print_table(r: dict) -> None:
     print(
         f"load_batches: {load['ratio_to_indexed_copy_with_events']:.3f} of \\copy's speed into"
         " copies of allocation_batch and allocation_event (batches and their events)"
+    )
+    print(
+        f"load_batches: {load['ratio_to_keyed_copy']:.3f} / "
+        f"{load['ratio_to_keyed_copy_with_events']:.3f} of the same two floors with"
+        " allocation_batch's foreign key kept (LIKE ... INCLUDING ALL leaves it out)"
     )
     print(
         f"load_batches: {load['ratio_to_copy']:.3f} of \\copy's speed (target "
