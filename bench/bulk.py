@@ -221,6 +221,10 @@ def run_all(pg, env, args, batches_csv: Path, lines_csv: Path, folder: Path) -> 
     check = run_command(env, folder, "check_stock")
 
     copy_rate = rows / copy_seconds
+
+    def floor(seconds: float) -> dict:
+        return {"seconds": round(seconds, 2), "rows_per_s": round(rows / seconds)}
+
     load_rate = rows / load["seconds"]
     lines_rate = lines / allocate["seconds"]
     return {
@@ -233,23 +237,11 @@ def run_all(pg, env, args, batches_csv: Path, lines_csv: Path, folder: Path) -> 
         },
         "sizes": {"rows": rows, "skus": args.skus, "lines": lines},
         "copy_floor": {"seconds": round(copy_seconds, 2), "rows_per_s": round(copy_rate)},
-        "indexed_copy_floor": {
-            "seconds": round(indexed_seconds, 2),
-            "rows_per_s": round(rows / indexed_seconds),
-        },
-        "indexed_copy_with_events_floor": {
-            "seconds": round(with_events_seconds, 2),
-            "rows_per_s": round(rows / with_events_seconds),
-        },
+        "indexed_copy_floor": floor(indexed_seconds),
+        "indexed_copy_with_events_floor": floor(with_events_seconds),
         # The same copies with allocation_batch's foreign key kept.
-        "keyed_copy_floor": {
-            "seconds": round(keyed_seconds, 2),
-            "rows_per_s": round(rows / keyed_seconds),
-        },
-        "keyed_copy_with_events_floor": {
-            "seconds": round(keyed_with_events_seconds, 2),
-            "rows_per_s": round(rows / keyed_with_events_seconds),
-        },
+        "keyed_copy_floor": floor(keyed_seconds),
+        "keyed_copy_with_events_floor": floor(keyed_with_events_seconds),
         "sql_only_load": {
             "seconds": round(sql_seconds, 2),
             "rows_per_s": round(rows / sql_seconds),
