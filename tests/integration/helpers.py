@@ -6,12 +6,14 @@ together, a SKU with a long history. (Running commands: ``cmd_support``.)
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 from django.contrib.messages import get_messages
-from django.db import connections
+from django.db import connections, transaction
 from django.utils.html import strip_tags
 from rest_framework.authtoken.models import Token
 
@@ -73,6 +75,34 @@ def run_concurrently(n: int, work) -> list:
 
     with ThreadPoolExecutor(max_workers=n) as pool:
         return list(pool.map(task, range(n)))
+
+
+@contextlib.contextmanager
+def held_open(work: Callable[[], object]) -> Iterator[None]:
+    """Run ``work()`` in a thread, in a transaction kept open until the block ends.
+
+    The block runs once ``work`` is done and its transaction still holds
+    what it wrote and locked; leaving the block lets it commit, and waits.
+    """
+    holding, release = threading.Event(), threading.Event()
+
+    def run() -> None:
+        try:
+            with transaction.atomic():
+                work()
+                holding.set()
+                assert release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        assert holding.wait(timeout=30)
+        yield
+    finally:
+        release.set()
+        thread.join(timeout=30)
 
 
 def token_header() -> str:

@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import OperationalError, connection, connections, transaction
+from django.db import OperationalError, connection
 from rest_framework.test import APIClient
 
 from allocation import models as orm
@@ -20,6 +20,7 @@ from allocation import services
 from allocation.webhooks import delivery, selectors
 from allocation.webhooks import services as webhook_services
 from tests.factories import UserFactory
+from tests.integration.helpers import held_open
 from tests.integration.webhook_support import deliver_once, history, row
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -244,28 +245,13 @@ def test_an_event_committed_after_a_later_id_is_delivered_first(receivers):
     services.add_batch(reference="b1", sku="B", purchased_quantity=10)
     subscribed = webhook_services.subscribe(url=receiver.url)
     start = row(subscribed.id).delivered_through
-    holding, release = threading.Event(), threading.Event()
+    # The slow writer's event (the lower id) is written, then its transaction waits.
+    with held_open(lambda: services.allocate(order_id="slow", sku="A", qty=1)):
+        services.allocate(order_id="fast", sku="B", qty=1)  # the higher id, committed
 
-    def slow_writer():
-        try:
-            # Its event (the lower id) is written, then the transaction waits.
-            with transaction.atomic():
-                services.allocate(order_id="slow", sku="A", qty=1)
-                holding.set()
-                assert release.wait(timeout=30)
-        finally:
-            connections.close_all()
-
-    slow = threading.Thread(target=slow_writer)
-    slow.start()
-    assert holding.wait(timeout=30)
-    services.allocate(order_id="fast", sku="B", qty=1)  # the higher id, committed
-
-    deliver_once()
-    # The later id is committed, but going out now would skip A's when it commits.
-    assert receiver.requests == []
-    release.set()
-    slow.join(timeout=30)
+        deliver_once()
+        # The later id is committed, but going out now would skip A's when it commits.
+        assert receiver.requests == []
     deliver_once()
 
     events = list(orm.Event.objects.filter(id__gt=start).order_by("id"))

@@ -7,10 +7,11 @@ import random
 import threading
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, connections
 
 from allocation import models as orm
 from allocation import selectors, services
+from tests.integration.helpers import held_open
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,21 +28,6 @@ def test_an_event_committed_after_a_later_id_is_not_skipped():
     services.add_batch(reference="a1", sku="A", purchased_quantity=10)
     services.add_batch(reference="b1", sku="B", purchased_quantity=10)
     _, after = follow(0)
-    holding, release = threading.Event(), threading.Event()
-
-    def slow_writer():
-        try:
-            # The event (the lower id) is written, then the transaction waits.
-            with transaction.atomic():
-                services.allocate(order_id="slow", sku="A", qty=1)
-                holding.set()
-                assert release.wait(timeout=30)
-        finally:
-            connections.close_all()
-
-    slow = threading.Thread(target=slow_writer)
-    slow.start()
-    assert holding.wait(timeout=30)
 
     def fast_writer():
         try:
@@ -49,19 +35,18 @@ def test_an_event_committed_after_a_later_id_is_not_skipped():
         finally:
             connections.close_all()
 
-    fast = threading.Thread(target=fast_writer)
-    fast.start()
-    fast.join(timeout=30)
+    # The slow writer's event (the lower id) is written, then its transaction waits.
+    with held_open(lambda: services.allocate(order_id="slow", sku="A", qty=1)):
+        fast = threading.Thread(target=fast_writer)
+        fast.start()
+        fast.join(timeout=30)
 
-    # The higher id is committed and visible; the lower one is not yet.
-    committed = list(orm.Event.objects.filter(id__gt=after).values_list("id", "sku"))
-    assert len(committed) == 1 and committed[0][1] == "B"
-    # The feed holds it back: serving it now would make the consumer skip A's.
-    seen, after_hold = follow(after)
-    assert (seen, after_hold) == ([], after)
-
-    release.set()
-    slow.join(timeout=30)
+        # The higher id is committed and visible; the lower one is not yet.
+        committed = list(orm.Event.objects.filter(id__gt=after).values_list("id", "sku"))
+        assert len(committed) == 1 and committed[0][1] == "B"
+        # The feed holds it back: serving it now would make the consumer skip A's.
+        seen, after_hold = follow(after)
+        assert (seen, after_hold) == ([], after)
 
     seen, last = follow(after_hold)
     events = list(orm.Event.objects.filter(id__gt=after).order_by("id"))

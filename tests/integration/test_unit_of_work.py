@@ -13,6 +13,7 @@ from allocation.unit_of_work import Busy, DjangoUnitOfWork, Unavailable, classif
 from domain.exceptions import OutOfStock
 from domain.model import Batch, OrderLine
 from tests.factories import tick
+from tests.integration.helpers import held_open
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_backoff")]
 
@@ -273,17 +274,7 @@ def test_requests_queued_on_the_lock_read_what_its_holder_committed():
     oversell the batch.
     """
     services.add_batch(reference="r1", sku="RUG", purchased_quantity=5)
-    holding, release = threading.Event(), threading.Event()
     outcomes: dict[str, object] = {}
-
-    def holder():
-        try:
-            with transaction.atomic():
-                services.allocate(order_id="o1", sku="RUG", qty=4)
-                holding.set()
-                assert release.wait(timeout=30)
-        finally:
-            connections.close_all()
 
     def waiter(order_id: str, qty: int):
         try:
@@ -293,21 +284,18 @@ def test_requests_queued_on_the_lock_read_what_its_holder_committed():
         finally:
             connections.close_all()
 
-    first = threading.Thread(target=holder)
-    first.start()
-    assert holding.wait(timeout=30)
     waiters = [
         threading.Thread(target=waiter, args=("o1", 4)),
         threading.Thread(target=waiter, args=("o2", 2)),
     ]
+    with held_open(lambda: services.allocate(order_id="o1", sku="RUG", qty=4)):
+        for thread in waiters:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while _waiting_on_locks() < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _waiting_on_locks() == 2
     for thread in waiters:
-        thread.start()
-    deadline = time.monotonic() + 30
-    while _waiting_on_locks() < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert _waiting_on_locks() == 2
-    release.set()
-    for thread in [first, *waiters]:
         thread.join(timeout=30)
 
     repeat = outcomes["o1"]
