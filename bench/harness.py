@@ -82,6 +82,29 @@ def drop_postgres_db(name: str) -> None:
             time.sleep(1)
 
 
+def django_on_new_database(name: str) -> None:
+    """Set up this process's Django (product settings, DEBUG off) on a new, migrated database.
+
+    For the benches that call the service in process (``hot_sku.py``,
+    ``write_statements.py``): ``name`` is dropped if it exists and created
+    on 127.0.0.1; drop it with ``drop_postgres_db`` when done.
+    """
+    recreate_postgres_db(name)
+    os.environ.update(
+        DATABASE_URL=postgres_url(name),
+        DJANGO_SETTINGS_MODULE="allocation_project.settings",
+        SECRET_KEY="bench-only-" + "x" * 40,
+        DEBUG="0",
+    )
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
 def app_env(database_url: str, **extra: str) -> dict[str, str]:
     """The environment of a production-like process: DEBUG off, only 127.0.0.1."""
     env = dict(os.environ)

@@ -19,20 +19,17 @@ the other to compare two versions of the code on the same machine.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import harness  # noqa: E402
+
 SKU = "HOT"
-
-
-def _psql(statement: str) -> None:
-    command = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", statement]
-    subprocess.run(command, check=True)  # noqa: S603, S607 - psql from PATH, our statement
 
 
 def main() -> None:
@@ -43,19 +40,7 @@ def main() -> None:
     parser.add_argument("--database", default="allocation_bench_hot")
     args = parser.parse_args()
 
-    _psql(f"DROP DATABASE IF EXISTS {args.database}")
-    _psql(f"CREATE DATABASE {args.database}")
-    os.environ.update(
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{args.database}",
-        DJANGO_SETTINGS_MODULE="allocation_project.settings",
-        SECRET_KEY="bench-only-" + "x" * 40,
-        DEBUG="0",
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    harness.django_on_new_database(args.database)
     from django.db import connections
 
     from allocation import services
@@ -81,7 +66,6 @@ def main() -> None:
         return threads * each / (time.perf_counter() - started)
 
     try:
-        call_command("migrate", verbosity=0)
         services.add_batch(reference="hot-stock", sku=SKU, purchased_quantity=10**9)
         allocate("warm", 200)
         single, queued = [], []
@@ -90,7 +74,7 @@ def main() -> None:
             queued.append(rate(4, args.each, f"{r}-four"))
     finally:
         connections.close_all()
-        _psql(f"DROP DATABASE IF EXISTS {args.database}")
+        harness.drop_postgres_db(args.database)
     print(f"1 thread   allocations/s: {', '.join(f'{x:.0f}' for x in single)}")
     print(f"4 threads  allocations/s: {', '.join(f'{x:.0f}' for x in queued)}")
 

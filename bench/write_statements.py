@@ -20,21 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import harness  # noqa: E402
+
 SKUS = 1000
-
-
-def _psql(statement: str) -> None:
-    command = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", statement]
-    subprocess.run(command, check=True)  # noqa: S603, S607 - psql from PATH, our statement
 
 
 class _RolledBack(Exception):
@@ -48,19 +45,7 @@ def main() -> None:
     parser.add_argument("--database", default="allocation_bench_writes")
     args = parser.parse_args()
 
-    _psql(f"DROP DATABASE IF EXISTS {args.database}")
-    _psql(f"CREATE DATABASE {args.database}")
-    os.environ.update(
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{args.database}",
-        DJANGO_SETTINGS_MODULE="allocation_project.settings",
-        SECRET_KEY="bench-only-" + "x" * 40,
-        DEBUG="0",
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    harness.django_on_new_database(args.database)
     from django.db import connection, connections, transaction
     from django.utils import timezone
 
@@ -70,7 +55,6 @@ def main() -> None:
     from bench.floor.stack_views import WRITE_WITH_EVENT
 
     try:
-        call_command("migrate", verbosity=0)
         for n in range(SKUS):
             services.add_batch(reference=f"w-b{n}", sku=f"W-{n}", purchased_quantity=10**9)
         with connection.cursor() as cursor:
@@ -134,7 +118,7 @@ def main() -> None:
             print(f"{name:11} ms per transaction: median {statistics.median(times):.3f} ({each})")
     finally:
         connections.close_all()
-        _psql(f"DROP DATABASE IF EXISTS {args.database}")
+        harness.drop_postgres_db(args.database)
 
 
 if __name__ == "__main__":
