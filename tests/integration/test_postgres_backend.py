@@ -5,6 +5,7 @@ statements itself, and there is no server to lose).
 """
 
 import time
+from datetime import date
 
 import psycopg2
 import pytest
@@ -14,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from allocation import services
 from allocation.db import prepared
+from allocation.models import Allocation, Batch
 
 pytestmark = [
     pytest.mark.postgres_only,
@@ -128,6 +130,36 @@ def test_a_connection_plans_each_prepared_statement_once_even_the_allocation_wri
         )
         # Left to itself PostgreSQL chose a custom plan, re-planned, every time.
         assert cursor.fetchall() == [(8, 0)]
+
+
+def test_a_line_on_one_batch_is_written_in_scalars_and_a_split_line_in_arrays():
+    """The allocate path's usual write is the scalar statement; other shapes take the array one."""
+    services.add_batch(reference="b-one", sku="FORM", purchased_quantity=4)
+    services.add_batch(reference="b-two", sku="FORM", purchased_quantity=10, eta=date(2027, 1, 1))
+    connection.close()
+    for n in range(3):
+        services.allocate(order_id=f"o-{n}", sku="FORM", qty=1)
+    # No batch holds 11 (b-one has 1 left, b-two 10): the line is split.
+    services.allocate(order_id="o-split", sku="FORM", qty=11)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT statement LIKE %s, generic_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE %s ORDER BY 1",
+            ["%unnest(%", "%INSERT INTO allocation_orderline%"],
+        )
+        # (uses arrays, executions): three by the scalar form, one by the array form.
+        assert cursor.fetchall() == [(False, 3), (True, 1)]
+    written = Allocation.objects.filter(line__order_id__in=["o-0", "o-split"])
+    assert sorted(written.values_list("line__order_id", "batch__reference", "qty")) == [
+        ("o-0", "b-one", 1),
+        ("o-split", "b-one", 1),
+        ("o-split", "b-two", 10),
+    ]
+    assert list(Batch.objects.order_by("reference").values_list("allocated_quantity")) == [
+        (4,),
+        (10,),
+    ]
 
 
 def test_without_prepared_statements_a_connection_keeps_the_servers_plan_cache_mode():
