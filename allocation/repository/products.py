@@ -1278,12 +1278,6 @@ class DjangoProductRepository(AbstractProductRepository):
         lines = [(snapshot, a) for snapshot, diff in together for a in diff.new_lines]
         changed = [batch for _snapshot, diff in together for batch in diff.changed]
         ids = self._batch_ids
-        batch_columns = [
-            [ids[batch.reference] for batch in changed],
-            [batch.purchased_quantity for batch in changed],
-            [batch.allocated_quantity for batch in changed],
-            [adapt_date(batch.eta) for batch in changed],
-        ]
         if len(lines) == 1:
             # The allocate path: a statement whose plan is the simplest.
             allocation = lines[0][1]
@@ -1341,7 +1335,14 @@ class DjangoProductRepository(AbstractProductRepository):
                     [part.qty for _a, part in parts],
                 )
             ]
-        params += [*batch_columns, *_event_columns(events), *self._stamp()]
+        params += [
+            [ids[batch.reference] for batch in changed],
+            [batch.purchased_quantity for batch in changed],
+            [batch.allocated_quantity for batch in changed],
+            [adapt_date(batch.eta) for batch in changed],
+            *_event_columns(events),
+            *self._stamp(),
+        ]
         self._run_line_write(lines, prepared(sql, params))
 
     def _run_line_write(
